@@ -1,0 +1,268 @@
+//! The etcd session: read the key (or prefix), publish, watch from the read revision + 1,
+//! and on any trouble start over with a fresh read, so that no update is ever missed.
+//!
+//! Endpoints are used one at a time and rotated on error: the etcd client's balancer keeps
+//! handing requests to a dead member, while rotating is predictable and moves past it at
+//! once. After every endpoint failed in a row, wait with capped exponential backoff.
+
+use std::collections::BTreeMap;
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+use etcd_client::{
+    Certificate, Client, ConnectOptions, EventType, GetOptions, Identity, TlsOptions, WatchOptions,
+};
+use tokio::time::timeout;
+
+use crate::engine::{write_snapshot, Config, Shared};
+
+/// HTTP/2 keepalive: without it a stalled etcd leaves the watch silent forever. etcd drops
+/// clients that ping more often than every 5 s (`--grpc-keepalive-min-time`).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest etcd response we accept. etcd's own request limit (1.5 MiB by default) caps one
+/// value; a prefix of many fragments can be read in one response up to this.
+pub const MAX_RESPONSE_BYTES: usize = 256 << 20;
+const BACKOFF_START: Duration = Duration::from_millis(50);
+const BACKOFF_CAP: Duration = Duration::from_secs(2);
+
+/// Runs until the engine is dropped (the task is aborted). `first_read` is told once, when
+/// the first read from etcd succeeded or failed.
+pub(crate) async fn run(shared: Arc<Shared>, first_read: mpsc::Sender<()>) {
+    let config = &shared.config;
+    let mut first_read = Some(first_read);
+    let mut endpoint = 0;
+    let mut failures_in_a_row = 0usize;
+    let mut backoff = BACKOFF_START;
+    loop {
+        let url = &config.endpoints[endpoint];
+        let mut session = Session {
+            shared: &shared,
+            read_done: false,
+        };
+        let result = session.run(url, &mut first_read).await;
+        shared.set_watch_connected(false);
+        if let Some(tx) = first_read.take() {
+            let _ = tx.send(());
+        }
+        if session.read_done {
+            failures_in_a_row = 0;
+            backoff = BACKOFF_START;
+        }
+        match result {
+            // A planned re-read (force_reload): start over at once, same endpoint.
+            Ok(()) => continue,
+            Err(e) => {
+                shared.count_error();
+                tracing::warn!("etcd {url}: {e}; retrying");
+            }
+        }
+        endpoint = (endpoint + 1) % config.endpoints.len();
+        failures_in_a_row += 1;
+        if failures_in_a_row % config.endpoints.len() == 0 {
+            tokio::time::sleep(jitter(backoff)).await;
+            backoff = (backoff * 2).min(BACKOFF_CAP);
+        }
+    }
+}
+
+/// Spreads retries of a fleet of CoreDNS servers by up to +-25%.
+fn jitter(d: Duration) -> Duration {
+    use std::hash::BuildHasher;
+    let r = foldhash::fast::RandomState::default().hash_one(std::time::Instant::now()) % 500;
+    d.mul_f64(0.75 + r as f64 / 1000.0)
+}
+
+struct Session<'a> {
+    shared: &'a Shared,
+    /// Set once this session read the key successfully (resets the backoff).
+    read_done: bool,
+}
+
+impl Session<'_> {
+    async fn run(
+        &mut self,
+        url: &str,
+        first_read: &mut Option<mpsc::Sender<()>>,
+    ) -> Result<(), String> {
+        let config = &self.shared.config;
+        let limit = config.timeout();
+        let client = timeout(
+            limit,
+            Client::connect([url], Some(connect_options(config)?)),
+        )
+        .await
+        .map_err(|_| format!("no connection within {limit:?}"))?
+        .map_err(|e| explain(config, e))?;
+
+        let mut kv = client
+            .kv_client()
+            .max_decoding_message_size(MAX_RESPONSE_BYTES);
+        let get_options = config.is_prefix().then(|| GetOptions::new().with_prefix());
+        let response = timeout(limit, kv.get(config.key.as_str(), get_options))
+            .await
+            .map_err(|_| format!("read of {} timed out after {limit:?}", config.key))?
+            .map_err(|e| explain(config, e))?;
+        let read_revision = response.header().map_or(0, |h| h.revision());
+        let mut fragments: BTreeMap<Vec<u8>, (i64, Vec<u8>)> = response
+            .kvs()
+            .iter()
+            .map(|kv| (kv.key().to_vec(), (kv.mod_revision(), kv.value().to_vec())))
+            .collect();
+        self.publish(&fragments, read_revision).await;
+        self.read_done = true;
+        if let Some(tx) = first_read.take() {
+            let _ = tx.send(());
+        }
+
+        let mut watch_options = WatchOptions::new().with_start_revision(read_revision + 1);
+        if config.is_prefix() {
+            watch_options = watch_options.with_prefix();
+        }
+        let mut stream = timeout(
+            limit,
+            client
+                .watch_client()
+                .max_decoding_message_size(MAX_RESPONSE_BYTES)
+                .watch(config.key.as_str(), Some(watch_options)),
+        )
+        .await
+        .map_err(|_| format!("watch of {} not created within {limit:?}", config.key))?
+        .map_err(|e| explain(config, e))?;
+        self.shared.set_watch_connected(true);
+
+        let force_reload =
+            (config.force_reload_ms > 0).then(|| Duration::from_millis(config.force_reload_ms));
+        loop {
+            let message = match force_reload {
+                Some(period) => match timeout(period, stream.message()).await {
+                    Ok(m) => m,
+                    Err(_) => return Ok(()),
+                },
+                None => stream.message().await,
+            };
+            let response = match message {
+                Ok(Some(r)) => r,
+                Ok(None) => return Err("watch stream closed".into()),
+                Err(e) => return Err(format!("watch failed: {}", explain(config, e))),
+            };
+            if response.canceled() || response.compact_revision() > 0 {
+                // Compaction, an expired auth token, leader loss: re-read, then re-watch.
+                return Err(format!(
+                    "watch canceled (reason {:?}, compact revision {})",
+                    response.cancel_reason(),
+                    response.compact_revision()
+                ));
+            }
+            if response.events().is_empty() {
+                continue; // the "created" notice or a progress notification
+            }
+            let mut revision = response.header().map_or(0, |h| h.revision());
+            for event in response.events() {
+                let Some(kv) = event.kv() else { continue };
+                revision = revision.max(kv.mod_revision());
+                match event.event_type() {
+                    EventType::Put => {
+                        fragments
+                            .insert(kv.key().to_vec(), (kv.mod_revision(), kv.value().to_vec()));
+                    }
+                    EventType::Delete => {
+                        fragments.remove(kv.key());
+                    }
+                }
+            }
+            self.publish(&fragments, revision).await;
+        }
+    }
+
+    /// Publishes the fragments (one, for a plain key) and writes the snapshot. The revision
+    /// served is the newest mod revision of the data, so every server holding the same data
+    /// reports the same revision; an empty key falls back to the read's revision.
+    async fn publish(&self, fragments: &BTreeMap<Vec<u8>, (i64, Vec<u8>)>, read_revision: i64) {
+        let revision = fragments
+            .values()
+            .map(|(rev, _)| *rev)
+            .max()
+            .unwrap_or(read_revision);
+        let keys: Vec<String> = fragments
+            .keys()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        let parts: Vec<(&str, &[u8])> = keys
+            .iter()
+            .zip(fragments.values())
+            .map(|(k, (_, v))| (k.as_str(), v.as_slice()))
+            .collect();
+        let origin = format!("etcd key {}", self.shared.config.key);
+        if fragments.is_empty() {
+            tracing::info!("etcd key {} is missing or empty", self.shared.config.key);
+        }
+        self.shared.publish(&parts, revision, &origin);
+
+        if let Some(path) = self.shared.config.snapshot.clone() {
+            let values: Vec<Vec<u8>> = fragments.values().map(|(_, v)| v.clone()).collect();
+            let written =
+                tokio::task::spawn_blocking(move || write_snapshot(&path, revision, &values)).await;
+            if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
+                tracing::warn!("cannot write snapshot: {e}");
+            }
+        }
+    }
+}
+
+fn connect_options(config: &Config) -> Result<ConnectOptions, String> {
+    let mut options = ConnectOptions::new()
+        .with_connect_timeout(config.timeout())
+        .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
+        .with_keep_alive_while_idle(true)
+        // A member cut off from its leader must not keep a silent watch open.
+        .with_require_leader(true);
+    if let (Some(user), Some(password)) = (&config.username, &config.password) {
+        options = options
+            .with_user(user.clone(), password.clone())
+            .with_auto_token_refresh(true);
+    }
+    if let Some(files) = &config.tls {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| format!("tls: cannot read {}: {e}", path.display()))
+        };
+        let mut tls = TlsOptions::new();
+        match &files.ca {
+            Some(ca) => tls = tls.ca_certificate(Certificate::from_pem(read(ca)?)),
+            None => tls = tls.with_native_roots(),
+        }
+        if let (Some(cert), Some(key)) = (&files.cert, &files.key) {
+            tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        options = options.with_tls(tls);
+    }
+    Ok(options)
+}
+
+/// An etcd error as an operator can act on it. Never includes the password.
+fn explain(config: &Config, e: etcd_client::Error) -> String {
+    let text = e.to_string();
+    if text.contains("message length too large") || text.contains("decoded message length") {
+        return format!(
+            "{text}: the hosts data is larger than the {} MiB this client accepts; split it \
+             into fragments under a prefix key (a key ending in '/')",
+            MAX_RESPONSE_BYTES >> 20
+        );
+    }
+    if text.contains("authentication failed") || text.contains("invalid auth") {
+        let user = config.username.as_deref().unwrap_or("(none)");
+        return format!("{text} (user {user:?}; check the credentials option)");
+    }
+    if text.contains("permission denied") {
+        return format!("{text} (the etcd user needs read access to {})", config.key);
+    }
+    // tonic's transport errors hide the cause in the source chain.
+    let mut message = text;
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
+}

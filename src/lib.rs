@@ -1,0 +1,17 @@
+//! etcdhosts: serve a hosts file kept in etcd from CoreDNS.
+//!
+//! The crate does all the work behind a small C ABI (`ffi`, `include/etcdhosts.h`) that the
+//! Go plugin in `go-shim/` calls: [`hosts`] parses hosts text, [`table`] is the immutable
+//! lookup table, [`etcd`] keeps a table in step with an etcd key, and [`engine`] ties one
+//! running instance together.
+
+pub mod engine;
+pub mod etcd;
+pub mod ffi;
+pub mod hosts;
+mod log;
+pub mod table;
+
+pub use engine::{Config, Engine, Stats, TlsFiles};
+pub use hosts::{Diagnostic, Zones};
+pub use table::{Outcome, Table, TableOptions};

@@ -1,0 +1,58 @@
+//! Routes the crate's `tracing` events to the log callback the host (CoreDNS) installed,
+//! so Rust's log lines appear in CoreDNS's log with the right level.
+
+use std::fmt::Write;
+use std::sync::OnceLock;
+
+use tracing::field::{Field, Visit};
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+
+use crate::ffi::etcdhosts_log_callback as LogCallback;
+
+static CALLBACK: OnceLock<LogCallback> = OnceLock::new();
+
+/// Installs `callback` for the life of the process. Only the first call takes effect.
+pub fn set_callback(callback: LogCallback) {
+    if CALLBACK.set(callback).is_ok() {
+        let subscriber = tracing_subscriber::registry().with(CallbackLayer);
+        // Fails only if the host program installed a subscriber of its own; keep that one.
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    }
+}
+
+struct CallbackLayer;
+
+impl<S: Subscriber> Layer<S> for CallbackLayer {
+    fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
+        let Some(callback) = CALLBACK.get() else {
+            return;
+        };
+        let level = match *event.metadata().level() {
+            Level::ERROR => 1,
+            Level::WARN => 2,
+            Level::INFO => 3,
+            _ => 4,
+        };
+        let mut line = MessageVisitor(String::new());
+        event.record(&mut line);
+        callback(level, line.0.as_ptr(), line.0.len());
+    }
+}
+
+/// The event's message, then any other fields as `key=value`.
+struct MessageVisitor(String);
+
+impl Visit for MessageVisitor {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        if field.name() == "message" {
+            let _ = write!(self.0, "{value:?}");
+        } else {
+            let _ = write!(self.0, "{}={value:?}", field.name());
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! The immutable lookup table: built once per update, read lock-free by every query.
+//!
+//! Layout, chosen for memory (about 60 bytes a record at 1M records) and for lookups that
+//! neither lock nor allocate: all names are concatenated in one byte vector, one small
+//! fixed-size `Entry` per name points at its addresses in two flat vectors, a hash index of
+//! entry numbers finds a name, and two vectors sorted by address answer PTR queries.
+
+use std::hash::BuildHasher;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use hashbrown::HashTable;
+use hickory_proto::rr::Name;
+
+use crate::hosts::{self, Diagnostic, Zones};
+
+pub const TYPE_A: u16 = 1;
+pub const TYPE_PTR: u16 = 12;
+pub const TYPE_AAAA: u16 = 28;
+
+/// The answer buffer starts with the answer TTL (u32 LE) then the SOA serial (u32 LE).
+pub const OUT_HEADER_LEN: usize = 8;
+/// TTL cap of synthesized SOA records: a name looked up just before it is added must not
+/// stay negatively cached for long.
+const MAX_NEGATIVE_TTL: u32 = 30;
+/// How many diagnostics of one build are kept for the log.
+const KEEP_DIAGNOSTICS: usize = 20;
+
+/// What a lookup found. Mirrors `etcdhosts_status` in the C ABI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Records written after the header.
+    Answer,
+    /// The name exists, not with this type.
+    NoData,
+    /// The name is in our zones but unknown.
+    NxDomain,
+    /// Not ours: outside the zones, or a PTR we know nothing about.
+    NotMine,
+    /// The answer needs this many bytes.
+    BufferTooSmall(usize),
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    name_start: u32,
+    name_len: u32,
+    v4_start: u32,
+    v4_len: u32,
+    v6_start: u32,
+    v6_len: u32,
+}
+
+/// Settings that shape a table, from the Corefile.
+#[derive(Debug, Clone)]
+pub struct TableOptions {
+    pub zones: Zones,
+    pub ttl: u32,
+    pub no_reverse: bool,
+}
+
+impl Default for TableOptions {
+    fn default() -> Self {
+        TableOptions {
+            zones: Zones::new::<&str>(&[]),
+            ttl: 3600,
+            no_reverse: false,
+        }
+    }
+}
+
+pub struct Table {
+    options: TableOptions,
+    revision: i64,
+    hasher: foldhash::fast::RandomState,
+    index: HashTable<u32>,
+    names: Vec<u8>,
+    entries: Vec<Entry>,
+    v4: Vec<[u8; 4]>,
+    v6: Vec<[u8; 16]>,
+    /// (address, entry) sorted by address; entries in first-seen order per address.
+    rev4: Vec<([u8; 4], u32)>,
+    rev6: Vec<([u8; 16], u32)>,
+    records: usize,
+    invalid_lines: usize,
+    diagnostics: Vec<(String, Diagnostic)>,
+}
+
+/// Accumulates hosts texts (inline lines, etcd fragments) and builds a [`Table`].
+pub struct TableBuilder {
+    options: TableOptions,
+    hasher: foldhash::fast::RandomState,
+    index: HashTable<u32>,
+    names: Vec<u8>,
+    /// (name_start, name_len) per entry, in first-seen order.
+    spans: Vec<(u32, u32)>,
+    v4_pairs: Vec<(u32, [u8; 4])>,
+    v6_pairs: Vec<(u32, [u8; 16])>,
+    invalid_lines: usize,
+    diagnostics: Vec<(String, Diagnostic)>,
+}
+
+fn name_of(names: &[u8], span: (u32, u32)) -> &[u8] {
+    &names[span.0 as usize..(span.0 + span.1) as usize]
+}
+
+impl TableBuilder {
+    pub fn new(options: TableOptions) -> TableBuilder {
+        TableBuilder {
+            options,
+            hasher: foldhash::fast::RandomState::default(),
+            index: HashTable::new(),
+            names: Vec::new(),
+            spans: Vec::new(),
+            v4_pairs: Vec::new(),
+            v6_pairs: Vec::new(),
+            invalid_lines: 0,
+            diagnostics: Vec::new(),
+        }
+    }
+
+    /// Adds one hosts text. Bad lines are counted and the first few kept as diagnostics,
+    /// labelled with `source` (the etcd key, "inline", a file name).
+    pub fn add_text(&mut self, source: &str, text: &[u8]) {
+        // Reserve roughly one record per 24 bytes of text to avoid regrowing on big files.
+        let guess = text.len() / 24;
+        self.v4_pairs.reserve(guess);
+        self.names.reserve(text.len() / 2);
+        let keep = KEEP_DIAGNOSTICS.saturating_sub(self.diagnostics.len());
+        let mut diagnostics = Vec::new();
+        let zones = self.options.zones.clone();
+        self.invalid_lines += hosts::parse(text, &zones, &mut diagnostics, keep, |addr, name| {
+            self.add(addr, name)
+        });
+        self.diagnostics
+            .extend(diagnostics.into_iter().map(|d| (source.to_string(), d)));
+    }
+
+    /// Adds one record; `name` is a lowercase FQDN.
+    pub fn add(&mut self, addr: IpAddr, name: &[u8]) {
+        let entry = self.entry_for(name);
+        match addr {
+            IpAddr::V4(a) => self.v4_pairs.push((entry, a.octets())),
+            IpAddr::V6(a) => self.v6_pairs.push((entry, a.octets())),
+        }
+    }
+
+    fn entry_for(&mut self, name: &[u8]) -> u32 {
+        let hash = self.hasher.hash_one(name);
+        let (names, spans) = (&self.names, &self.spans);
+        let found = self
+            .index
+            .find(hash, |&e| name_of(names, spans[e as usize]) == name);
+        if let Some(&e) = found {
+            return e;
+        }
+        let e = self.spans.len() as u32;
+        self.spans
+            .push((self.names.len() as u32, name.len() as u32));
+        self.names.extend_from_slice(name);
+        let (names, spans, hasher) = (&self.names, &self.spans, &self.hasher);
+        self.index.insert_unique(hash, e, |&e| {
+            hasher.hash_one(name_of(names, spans[e as usize]))
+        });
+        e
+    }
+
+    pub fn build(self, revision: i64) -> Table {
+        let entries_len = self.spans.len();
+        let (v4, v4_ranges) = group_by_entry(self.v4_pairs, entries_len);
+        let (v6, v6_ranges) = group_by_entry(self.v6_pairs, entries_len);
+        let mut entries = Vec::with_capacity(entries_len);
+        let mut records = 0;
+        for (i, &(name_start, name_len)) in self.spans.iter().enumerate() {
+            let (v4_start, v4_len) = v4_ranges[i];
+            let (v6_start, v6_len) = v6_ranges[i];
+            records += (v4_len + v6_len) as usize;
+            entries.push(Entry {
+                name_start,
+                name_len,
+                v4_start,
+                v4_len,
+                v6_start,
+                v6_len,
+            });
+        }
+        let mut rev4 = Vec::new();
+        let mut rev6 = Vec::new();
+        if !self.options.no_reverse {
+            for (i, e) in entries.iter().enumerate() {
+                // Wildcards name no single host, so they make no PTR.
+                if self.names[e.name_start as usize] == b'*' {
+                    continue;
+                }
+                let i = i as u32;
+                let v4r = e.v4_start as usize..(e.v4_start + e.v4_len) as usize;
+                rev4.extend(v4[v4r].iter().map(|a| (*a, i)));
+                let v6r = e.v6_start as usize..(e.v6_start + e.v6_len) as usize;
+                rev6.extend(v6[v6r].iter().map(|a| (*a, i)));
+            }
+            // Stable: the names of one address keep their first-seen order.
+            rev4.sort_by_key(|&(a, _)| a);
+            rev6.sort_by_key(|&(a, _)| a);
+        }
+        let mut names = self.names;
+        names.shrink_to_fit();
+        Table {
+            options: self.options,
+            revision,
+            hasher: self.hasher,
+            index: self.index,
+            names,
+            entries,
+            v4,
+            v6,
+            rev4,
+            rev6,
+            records,
+            invalid_lines: self.invalid_lines,
+            diagnostics: self.diagnostics,
+        }
+    }
+}
+
+/// Counting sort of (entry, address) pairs into one flat vector with a (start, len) range
+/// per entry, dropping duplicate addresses of an entry but keeping first-seen order.
+fn group_by_entry<A: Copy + Eq + Ord>(
+    pairs: Vec<(u32, A)>,
+    entries: usize,
+) -> (Vec<A>, Vec<(u32, u32)>) {
+    let mut counts = vec![0u32; entries + 1];
+    for &(e, _) in &pairs {
+        counts[e as usize + 1] += 1;
+    }
+    for i in 1..counts.len() {
+        counts[i] += counts[i - 1];
+    }
+    let mut next = counts.clone();
+    let mut flat: Vec<Option<A>> = vec![None; pairs.len()];
+    for (e, a) in pairs {
+        flat[next[e as usize] as usize] = Some(a);
+        next[e as usize] += 1;
+    }
+    let mut out = Vec::with_capacity(flat.len());
+    let mut ranges = Vec::with_capacity(entries);
+    for e in 0..entries {
+        let start = out.len();
+        let group = &flat[counts[e] as usize..counts[e + 1] as usize];
+        for a in group.iter().flatten() {
+            let seen = &out[start..];
+            // Groups are tiny in real files; only a pathological one pays for sorting.
+            let dup = if seen.len() < 32 {
+                seen.contains(a)
+            } else {
+                let mut sorted: Vec<A> = seen.to_vec();
+                sorted.sort_unstable();
+                sorted.binary_search(a).is_ok()
+            };
+            if !dup {
+                out.push(*a);
+            }
+        }
+        ranges.push((start as u32, (out.len() - start) as u32));
+    }
+    out.shrink_to_fit();
+    (out, ranges)
+}
+
+impl Table {
+    /// A table with nothing in it.
+    pub fn empty(options: TableOptions) -> Table {
+        TableBuilder::new(options).build(0)
+    }
+
+    /// Builds a table from hosts texts in order.
+    pub fn from_texts(options: TableOptions, texts: &[&[u8]], revision: i64) -> Table {
+        let mut b = TableBuilder::new(options);
+        for (i, t) in texts.iter().enumerate() {
+            b.add_text(&format!("text {i}"), t);
+        }
+        b.build(revision)
+    }
+
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    /// Number of distinct names.
+    pub fn names(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Number of distinct (name, address) records.
+    pub fn records(&self) -> usize {
+        self.records
+    }
+
+    pub fn invalid_lines(&self) -> usize {
+        self.invalid_lines
+    }
+
+    /// The first few bad lines of the texts this table was built from, with their source.
+    pub fn diagnostics(&self) -> &[(String, Diagnostic)] {
+        &self.diagnostics
+    }
+
+    pub fn options(&self) -> &TableOptions {
+        &self.options
+    }
+
+    /// Bytes of heap this table holds, for the memory benchmark.
+    pub fn heap_bytes(&self) -> usize {
+        self.names.capacity()
+            + self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.v4.capacity() * 4
+            + self.v6.capacity() * 16
+            + self.rev4.capacity() * std::mem::size_of::<([u8; 4], u32)>()
+            + self.rev6.capacity() * std::mem::size_of::<([u8; 16], u32)>()
+            + self.index.allocation_size()
+    }
+
+    fn find(&self, name: &[u8]) -> Option<&Entry> {
+        let hash = self.hasher.hash_one(name);
+        self.index
+            .find(hash, |&e| {
+                self.entry_name(&self.entries[e as usize]) == name
+            })
+            .map(|&e| &self.entries[e as usize])
+    }
+
+    fn entry_name(&self, e: &Entry) -> &[u8] {
+        &self.names[e.name_start as usize..(e.name_start + e.name_len) as usize]
+    }
+
+    /// IPv4 addresses of `name` (any case), exact or through a wildcard.
+    pub fn lookup_v4(&self, name: &str) -> Vec<Ipv4Addr> {
+        let (mut name_buf, mut buf) = ([0u8; 256], [0u8; 256]);
+        normalize(name.as_bytes(), &mut name_buf)
+            .and_then(|name| self.resolve(name, &mut buf))
+            .map(|e| self.v4_of(e).iter().map(|a| Ipv4Addr::from(*a)).collect())
+            .unwrap_or_default()
+    }
+
+    /// IPv6 addresses of `name` (any case), exact or through a wildcard.
+    pub fn lookup_v6(&self, name: &str) -> Vec<Ipv6Addr> {
+        let (mut name_buf, mut buf) = ([0u8; 256], [0u8; 256]);
+        normalize(name.as_bytes(), &mut name_buf)
+            .and_then(|name| self.resolve(name, &mut buf))
+            .map(|e| self.v6_of(e).iter().map(|a| Ipv6Addr::from(*a)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Names with the address `addr` (PTR targets), in first-seen order.
+    pub fn lookup_addr(&self, addr: IpAddr) -> Vec<String> {
+        self.reverse(addr)
+            .map(|e| {
+                String::from_utf8_lossy(self.entry_name(&self.entries[e as usize])).into_owned()
+            })
+            .collect()
+    }
+
+    fn v4_of(&self, e: &Entry) -> &[[u8; 4]] {
+        &self.v4[e.v4_start as usize..(e.v4_start + e.v4_len) as usize]
+    }
+
+    fn v6_of(&self, e: &Entry) -> &[[u8; 16]] {
+        &self.v6[e.v6_start as usize..(e.v6_start + e.v6_len) as usize]
+    }
+
+    fn reverse(&self, addr: IpAddr) -> impl Iterator<Item = u32> + '_ {
+        fn range<A: Ord + Copy>(v: &[(A, u32)], a: A) -> &[(A, u32)] {
+            let start = v.partition_point(|(x, _)| *x < a);
+            let end = start + v[start..].partition_point(|(x, _)| *x == a);
+            &v[start..end]
+        }
+        let (r4, r6) = match addr {
+            IpAddr::V4(a) => (range(&self.rev4, a.octets()), &[][..]),
+            IpAddr::V6(a) => (&[][..], range(&self.rev6, a.octets())),
+        };
+        r4.iter().map(|x| x.1).chain(r6.iter().map(|x| x.1))
+    }
+
+    /// The entry for `name` (lowercase FQDN): the exact name, else a `*.parent` wildcard.
+    fn resolve(&self, name: &[u8], buf: &mut [u8; 256]) -> Option<&Entry> {
+        if let Some(e) = self.find(name) {
+            return Some(e);
+        }
+        let dot = name.iter().position(|&b| b == b'.')?;
+        let parent = &name[dot..];
+        if parent.len() < 2 || parent.len() + 1 > buf.len() {
+            return None;
+        }
+        buf[0] = b'*';
+        buf[1..=parent.len()].copy_from_slice(parent);
+        self.find(&buf[..=parent.len()])
+    }
+
+    /// Answers one query into `out` (see [`OUT_HEADER_LEN`] for the encoding). Neither
+    /// locks nor allocates, except for PTR queries, which parse the reverse name.
+    pub fn lookup(&self, qname: &[u8], qtype: u16, out: &mut [u8]) -> (Outcome, usize) {
+        let mut name_buf = [0u8; 256];
+        let Some(name) = normalize(qname, &mut name_buf) else {
+            return (Outcome::NotMine, 0);
+        };
+        if qtype == TYPE_PTR {
+            if let Some(addr) = reverse_addr(name) {
+                if self.options.no_reverse {
+                    return (Outcome::NotMine, 0);
+                }
+                return self.write_ptr(addr, out);
+            }
+        }
+        if !self.options.zones.contains(name) {
+            return (Outcome::NotMine, 0);
+        }
+        let mut wildcard_buf = [0u8; 256];
+        let Some(entry) = self.resolve(name, &mut wildcard_buf) else {
+            return self.write_negative(Outcome::NxDomain, out);
+        };
+        let (bytes, count) = match qtype {
+            TYPE_A => (self.v4_of(entry).as_flattened(), entry.v4_len),
+            TYPE_AAAA => (self.v6_of(entry).as_flattened(), entry.v6_len),
+            _ => (&[][..], 0),
+        };
+        if count == 0 {
+            return self.write_negative(Outcome::NoData, out);
+        }
+        let need = OUT_HEADER_LEN + bytes.len();
+        if out.len() < need {
+            return (Outcome::BufferTooSmall(need), need);
+        }
+        self.write_header(self.options.ttl, out);
+        out[OUT_HEADER_LEN..need].copy_from_slice(bytes);
+        (Outcome::Answer, need)
+    }
+
+    fn write_header(&self, ttl: u32, out: &mut [u8]) {
+        out[0..4].copy_from_slice(&ttl.to_le_bytes());
+        // The SOA serial is 32 bits; etcd revisions will not pass 2^32 in practice, and
+        // wrapping is what RFC 1982 serial arithmetic expects anyway.
+        out[4..8].copy_from_slice(&(self.revision as u32).to_le_bytes());
+    }
+
+    fn write_negative(&self, outcome: Outcome, out: &mut [u8]) -> (Outcome, usize) {
+        if out.len() < OUT_HEADER_LEN {
+            return (Outcome::BufferTooSmall(OUT_HEADER_LEN), OUT_HEADER_LEN);
+        }
+        self.write_header(self.options.ttl.min(MAX_NEGATIVE_TTL), out);
+        (outcome, OUT_HEADER_LEN)
+    }
+
+    fn write_ptr(&self, addr: IpAddr, out: &mut [u8]) -> (Outcome, usize) {
+        let mut need = OUT_HEADER_LEN;
+        let mut any = false;
+        for e in self.reverse(addr) {
+            need += 1 + self.entries[e as usize].name_len as usize;
+            any = true;
+        }
+        if !any {
+            return (Outcome::NotMine, 0);
+        }
+        if out.len() < need {
+            return (Outcome::BufferTooSmall(need), need);
+        }
+        self.write_header(self.options.ttl, out);
+        let mut at = OUT_HEADER_LEN;
+        for e in self.reverse(addr) {
+            let name = self.entry_name(&self.entries[e as usize]);
+            out[at] = name.len() as u8;
+            out[at + 1..at + 1 + name.len()].copy_from_slice(name);
+            at += 1 + name.len();
+        }
+        (Outcome::Answer, need)
+    }
+}
+
+/// Lowercases `qname` into `buf` and makes it fully qualified. None if it cannot be a name.
+fn normalize<'a>(qname: &[u8], buf: &'a mut [u8; 256]) -> Option<&'a [u8]> {
+    if qname.is_empty() || qname.len() >= buf.len() {
+        return None;
+    }
+    for (d, s) in buf.iter_mut().zip(qname) {
+        *d = s.to_ascii_lowercase();
+    }
+    let mut len = qname.len();
+    if buf[len - 1] != b'.' {
+        buf[len] = b'.';
+        len += 1;
+    }
+    Some(&buf[..len])
+}
+
+/// The address of a complete `in-addr.arpa.` or `ip6.arpa.` name.
+fn reverse_addr(name: &[u8]) -> Option<IpAddr> {
+    if !name.ends_with(b".arpa.") {
+        return None;
+    }
+    let name = Name::from_ascii(std::str::from_utf8(name).ok()?).ok()?;
+    let net = name.parse_arpa_name().ok()?;
+    (net.prefix_len() == net.max_prefix_len()).then(|| net.addr())
+}
+
+#[cfg(test)]
+mod tests;
