@@ -34,6 +34,7 @@ pub(crate) async fn run(shared: Arc<Shared>, first_read: mpsc::Sender<()>) {
     let mut endpoint = 0;
     let mut failures_in_a_row = 0usize;
     let mut backoff = BACKOFF_START;
+    let mut quiet = QuietLog::default();
     loop {
         let url = &config.endpoints[endpoint];
         let mut session = Session {
@@ -48,13 +49,14 @@ pub(crate) async fn run(shared: Arc<Shared>, first_read: mpsc::Sender<()>) {
         if session.read_done {
             failures_in_a_row = 0;
             backoff = BACKOFF_START;
+            quiet.recovered();
         }
         match result {
             // A planned re-read (force_reload): start over at once, same endpoint.
             Ok(()) => continue,
             Err(e) => {
                 shared.count_error();
-                tracing::warn!("etcd {url}: {e}; retrying");
+                quiet.warn(&format!("etcd {url}: {e}; retrying"));
             }
         }
         endpoint = (endpoint + 1) % config.endpoints.len();
@@ -63,6 +65,45 @@ pub(crate) async fn run(shared: Arc<Shared>, first_read: mpsc::Sender<()>) {
             tokio::time::sleep(jitter(backoff)).await;
             backoff = (backoff * 2).min(BACKOFF_CAP);
         }
+    }
+}
+
+/// While etcd stays down, retries happen every few seconds: log each distinct failure once
+/// a minute at most, instead of a line per retry.
+#[derive(Default)]
+struct QuietLog {
+    logged: std::collections::HashMap<String, std::time::Instant>,
+    suppressed: usize,
+}
+
+impl QuietLog {
+    fn warn(&mut self, message: &str) {
+        let now = std::time::Instant::now();
+        let recent = |at: &std::time::Instant| now.duration_since(*at) < Duration::from_secs(60);
+        if self.logged.get(message).is_some_and(recent) {
+            self.suppressed += 1;
+            tracing::debug!("{message}");
+            return;
+        }
+        if self.suppressed > 0 {
+            tracing::warn!(
+                "{message} ({} repeated failures not shown)",
+                self.suppressed
+            );
+        } else {
+            tracing::warn!("{message}");
+        }
+        self.logged.retain(|_, at| recent(at));
+        self.logged.insert(message.to_string(), now);
+        self.suppressed = 0;
+    }
+
+    fn recovered(&mut self) {
+        if !self.logged.is_empty() {
+            tracing::info!("etcd reachable again");
+        }
+        self.logged.clear();
+        self.suppressed = 0;
     }
 }
 
@@ -210,7 +251,8 @@ impl Session<'_> {
     }
 }
 
-fn connect_options(config: &Config) -> Result<ConnectOptions, String> {
+/// Client options from a config: timeouts, keepalive, credentials, TLS. Shared with dnsctl.
+pub fn connect_options(config: &Config) -> Result<ConnectOptions, String> {
     let mut options = ConnectOptions::new()
         .with_connect_timeout(config.timeout())
         .with_keep_alive(KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT)
@@ -240,7 +282,7 @@ fn connect_options(config: &Config) -> Result<ConnectOptions, String> {
 }
 
 /// An etcd error as an operator can act on it. Never includes the password.
-fn explain(config: &Config, e: etcd_client::Error) -> String {
+pub fn explain(config: &Config, e: etcd_client::Error) -> String {
     let text = e.to_string();
     if text.contains("message length too large") || text.contains("decoded message length") {
         return format!(

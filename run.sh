@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Brings up a working DNS server answering from etcd, on a fresh Debian machine with Rust
+# and Go:
+#
+#   ./run.sh                       start a local single-node etcd too (data in run/etcd)
+#   ./run.sh http://HOST:2379      use this etcd instead
+#
+# It installs what is missing (apt), builds CoreDNS with etcdhosts if needed (./build.sh),
+# loads examples/hosts into the key /etcdhosts if that key is empty, and runs CoreDNS on
+# 127.0.0.1:1053 in the foreground. Ctrl-C stops CoreDNS and the etcd it started.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+endpoint="${1:-${ETCD_ENDPOINT:-}}"
+key="${ETCDHOSTS_KEY:-/etcdhosts}"
+run_dir="$PWD/run"
+mkdir -p "$run_dir"
+export ETCDCTL_API=3
+
+need=()
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v etcdctl >/dev/null || need+=(etcd-client)
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+command -v dig >/dev/null || need+=(dnsutils)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "==> installing ${need[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+echo "==> ./build.sh (skipped when up to date)"
+./build.sh
+version="$(sed -n 's/^DEFAULT_COREDNS_VERSION=//p' build.sh)"
+coredns="$PWD/build/coredns-$version/coredns"
+
+etcd_pid=""
+cleanup() { [ -z "$etcd_pid" ] || kill "$etcd_pid" 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if [ -z "$endpoint" ]; then
+  client_port=2379 peer_port=2380
+  while ! port_free "$client_port" || ! port_free "$peer_port"; do
+    client_port=$((client_port + 10)) peer_port=$((peer_port + 10))
+  done
+  endpoint="http://127.0.0.1:$client_port"
+  echo "==> starting etcd on $endpoint (data in run/etcd, log in run/etcd.log)"
+  etcd --name etcdhosts-demo --data-dir "$run_dir/etcd" \
+    --listen-client-urls "$endpoint" --advertise-client-urls "$endpoint" \
+    --listen-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+    --initial-cluster "etcdhosts-demo=http://127.0.0.1:$peer_port" \
+    >"$run_dir/etcd.log" 2>&1 &
+  etcd_pid=$!
+  for _ in $(seq 100); do
+    etcdctl --endpoints "$endpoint" endpoint health >/dev/null 2>&1 && break
+    kill -0 "$etcd_pid" 2>/dev/null || { cat "$run_dir/etcd.log"; exit 1; }
+    sleep 0.1
+  done
+  etcdctl --endpoints "$endpoint" endpoint health >/dev/null
+fi
+
+if [ -z "$(etcdctl --endpoints "$endpoint" get "$key" --print-value-only)" ]; then
+  echo "==> loading examples/hosts into $key"
+  etcdctl --endpoints "$endpoint" put "$key" <examples/hosts >/dev/null
+fi
+
+cat >"$run_dir/Corefile" <<COREFILE
+.:1053 {
+    bind 127.0.0.1
+    etcdhosts example.org {
+        127.0.0.1 localhost.example.org
+        key $key
+        endpoint $endpoint
+        timeout 5s
+        ttl 60
+    }
+    prometheus 127.0.0.1:9153
+    ready 127.0.0.1:8181
+    errors
+    log
+}
+COREFILE
+
+cat <<HELP
+==> CoreDNS with etcdhosts on 127.0.0.1:1053 (Corefile: run/Corefile). Try:
+    dig @127.0.0.1 -p 1053 web.example.org
+    dig @127.0.0.1 -p 1053 web.example.org AAAA
+    dig @127.0.0.1 -p 1053 x.apps.example.org
+    dig @127.0.0.1 -p 1053 -x 10.0.0.20
+    dig @127.0.0.1 -p 1053 nope.example.org        # NXDOMAIN with an SOA
+  Change a record and ask again:
+    ETCDCTL_API=3 etcdctl --endpoints $endpoint put $key "10.0.0.99 web.example.org"
+  Metrics: curl -s 127.0.0.1:9153/metrics | grep etcdhosts
+HELP
+"$coredns" -conf "$run_dir/Corefile"
