@@ -30,7 +30,9 @@ fn ip(s: &str) -> Vec<Ipv4Addr> {
 
 /// Waits until `name` resolves to exactly `want`.
 fn wait_a(engine: &Engine, name: &str, want: &[Ipv4Addr]) {
-    wait_for(&format!("{name} -> {want:?}"), DEADLINE, || a(engine, name) == want);
+    wait_for(&format!("{name} -> {want:?}"), DEADLINE, || {
+        a(engine, name) == want
+    });
 }
 
 #[test]
@@ -46,10 +48,18 @@ fn initial_load_update_and_delete() {
     assert_eq!(a(&engine, "web.example.org."), ip("10.0.0.1"));
     assert_eq!(a(&engine, "inline.example.org."), ip("10.9.9.9"));
     let stats = engine.stats();
-    assert!(stats.ready && stats.revision == rev && stats.entries == 2, "{stats:?}");
-    wait_for("watch connected", DEADLINE, || engine.stats().watch_connected);
+    assert!(
+        stats.ready && stats.revision == rev && stats.entries == 2,
+        "{stats:?}"
+    );
+    wait_for("watch connected", DEADLINE, || {
+        engine.stats().watch_connected
+    });
 
-    let rev = etcd.put("/etcdhosts", "10.0.0.2 web.example.org\n10.0.0.3 db.example.org\n");
+    let rev = etcd.put(
+        "/etcdhosts",
+        "10.0.0.2 web.example.org\n10.0.0.3 db.example.org\n",
+    );
     wait_a(&engine, "web.example.org.", &ip("10.0.0.2"));
     assert_eq!(a(&engine, "db.example.org."), ip("10.0.0.3"));
     assert_eq!(engine.stats().revision, rev);
@@ -84,7 +94,10 @@ fn prefix_fragments_merge_in_key_order() {
 fn key_missing_at_start_then_created() {
     let etcd = Etcd::start();
     let engine = Engine::start(config(&[&etcd.url], "/etcdhosts")).unwrap();
-    assert!(engine.stats().ready, "an absent key is a successful (empty) read");
+    assert!(
+        engine.stats().ready,
+        "an absent key is a successful (empty) read"
+    );
     assert_eq!(engine.stats().entries, 0);
     etcd.put("/etcdhosts", "10.1.1.1 late\n");
     wait_a(&engine, "late.", &ip("10.1.1.1"));
@@ -97,7 +110,9 @@ fn etcd_killed_and_restarted_keeps_serving_and_catches_up() {
     let engine = Engine::start(config(&[&etcd.url], "/etcdhosts")).unwrap();
     assert_eq!(a(&engine, "keep."), ip("10.0.0.1"));
     etcd.stop();
-    wait_for("watch loss noticed", DEADLINE, || !engine.stats().watch_connected);
+    wait_for("watch loss noticed", DEADLINE, || {
+        !engine.stats().watch_connected
+    });
     // Served throughout the outage.
     for _ in 0..20 {
         assert_eq!(a(&engine, "keep."), ip("10.0.0.1"));
@@ -117,7 +132,9 @@ fn compaction_while_disconnected_resyncs_to_the_final_value() {
     let proxy = Proxy::new(&etcd.url);
     let engine = Engine::start(config(&[&proxy.url], "/etcdhosts")).unwrap();
     assert_eq!(a(&engine, "moving."), ip("10.0.0.1"));
-    wait_for("watch connected", DEADLINE, || engine.stats().watch_connected);
+    wait_for("watch connected", DEADLINE, || {
+        engine.stats().watch_connected
+    });
 
     proxy.cut();
     wait_for("cut noticed", DEADLINE, || !engine.stats().watch_connected);
@@ -199,7 +216,10 @@ fn a_dead_endpoint_among_several_does_not_fail_the_load() {
     let etcd = Etcd::start();
     etcd.put("/etcdhosts", "10.0.0.1 alive\n");
     let dead = format!("http://127.0.0.1:{}", common::free_port());
-    for endpoints in [[dead.as_str(), etcd.url.as_str()], [etcd.url.as_str(), dead.as_str()]] {
+    for endpoints in [
+        [dead.as_str(), etcd.url.as_str()],
+        [etcd.url.as_str(), dead.as_str()],
+    ] {
         let engine = Engine::start(config(&endpoints, "/etcdhosts")).unwrap();
         wait_for("loaded", DEADLINE, || engine.stats().ready);
         assert_eq!(a(&engine, "alive."), ip("10.0.0.1"));
@@ -239,13 +259,21 @@ fn garbage_values_never_panic_and_keep_good_lines() {
     while junk.len() < 2 << 20 {
         junk.push_str("not an address ~~~ !!! \u{fffd}\u{0}\n");
         if i % 10_000 == 0 {
-            junk.push_str(&format!("10.1.{}.{} good-{i}\n", i / 10_000 / 250, i / 10_000 % 250 + 1));
+            junk.push_str(&format!(
+                "10.1.{}.{} good-{i}\n",
+                i / 10_000 / 250,
+                i / 10_000 % 250 + 1
+            ));
         }
         i += 1;
     }
     etcd.put("/etcdhosts", junk);
     wait_a(&engine, "good-0.", &ip("10.1.0.1"));
-    assert!(engine.stats().invalid_lines > 50_000, "{:?}", engine.stats());
+    assert!(
+        engine.stats().invalid_lines > 50_000,
+        "{:?}",
+        engine.stats()
+    );
 
     // A value of only comments: an empty table, not an error.
     etcd.put("/etcdhosts", "# nothing here\n# at all\n");
@@ -298,7 +326,13 @@ fn force_reload_rereads_the_key() {
     })
     .unwrap();
     let before = engine.stats().reloads;
-    wait_for("two periodic re-reads", DEADLINE, || engine.stats().reloads >= before + 2);
+    wait_for("two periodic re-reads", DEADLINE, || {
+        engine.stats().reloads >= before + 2
+    });
     assert_eq!(a(&engine, "periodic."), ip("10.0.0.1"));
-    assert_eq!(engine.stats().etcd_errors, 0, "a planned re-read is no error");
+    assert_eq!(
+        engine.stats().etcd_errors,
+        0,
+        "a planned re-read is no error"
+    );
 }

@@ -22,7 +22,11 @@ extern "C" fn collect_log(level: i32, msg: *const u8, len: usize) {
 fn new_handle(json: &str) -> *mut etcdhosts_handle {
     let mut err = [0u8; 512];
     let h = unsafe { etcdhosts_new(json.as_ptr(), json.len(), err.as_mut_ptr(), err.len()) };
-    assert!(!h.is_null(), "etcdhosts_new: {}", String::from_utf8_lossy(&err));
+    assert!(
+        !h.is_null(),
+        "etcdhosts_new: {}",
+        String::from_utf8_lossy(&err)
+    );
     h
 }
 
@@ -47,14 +51,20 @@ fn lookup(h: *const etcdhosts_handle, qname: &str, qtype: u16) -> (etcdhosts_sta
             out.resize(written, 0);
             continue;
         }
-        let body = out[..written].get(ETCDHOSTS_OUT_HEADER_LEN..).unwrap_or(&[]).to_vec();
+        let body = out[..written]
+            .get(ETCDHOSTS_OUT_HEADER_LEN..)
+            .unwrap_or(&[])
+            .to_vec();
         return (status, body);
     }
 }
 
 fn stats(h: *const etcdhosts_handle) -> etcdhosts_stats {
     let mut s = etcdhosts_stats::default();
-    assert_eq!(unsafe { etcdhosts_stats(h, &mut s) }, etcdhosts_status::ETCDHOSTS_ANSWER);
+    assert_eq!(
+        unsafe { etcdhosts_stats(h, &mut s) },
+        etcdhosts_status::ETCDHOSTS_ANSWER
+    );
     s
 }
 
@@ -82,9 +92,18 @@ fn lookups_updates_stats_and_logs_through_the_abi() {
     let (status, body) = lookup(h, "six.example.org.", 28);
     assert_eq!(status, etcdhosts_status::ETCDHOSTS_ANSWER);
     assert_eq!(body.len(), 16);
-    assert_eq!(lookup(h, "six.example.org.", 1).0, etcdhosts_status::ETCDHOSTS_NODATA);
-    assert_eq!(lookup(h, "nope.example.org.", 1).0, etcdhosts_status::ETCDHOSTS_NXDOMAIN);
-    assert_eq!(lookup(h, "a.example.com.", 1).0, etcdhosts_status::ETCDHOSTS_NOT_MINE);
+    assert_eq!(
+        lookup(h, "six.example.org.", 1).0,
+        etcdhosts_status::ETCDHOSTS_NODATA
+    );
+    assert_eq!(
+        lookup(h, "nope.example.org.", 1).0,
+        etcdhosts_status::ETCDHOSTS_NXDOMAIN
+    );
+    assert_eq!(
+        lookup(h, "a.example.com.", 1).0,
+        etcdhosts_status::ETCDHOSTS_NOT_MINE
+    );
     let (status, body) = lookup(h, "1.0.0.10.in-addr.arpa.", 12);
     assert_eq!(status, etcdhosts_status::ETCDHOSTS_ANSWER);
     assert_eq!(body, b"\x0ea.example.org.");
@@ -104,7 +123,8 @@ fn lookups_updates_stats_and_logs_through_the_abi() {
 
     let logs = LOG.lock().unwrap().clone();
     assert!(
-        logs.iter().any(|(l, m)| *l == 2 && m.contains("line 4") && m.contains("bad")),
+        logs.iter()
+            .any(|(l, m)| *l == 2 && m.contains("line 4") && m.contains("bad")),
         "a warning names the bad line: {logs:?}"
     );
     assert!(
@@ -138,6 +158,9 @@ fn handles_come_and_go_without_leaking_threads_or_connections() {
     // Other tests in this binary may run threads of their own: allow a little slack,
     // far below one thread or connection per handle.
     let (threads_after, fds_after) = (count("/proc/self/task"), count("/proc/self/fd"));
-    assert!(threads_after <= threads + 3, "threads {threads} -> {threads_after}");
+    assert!(
+        threads_after <= threads + 3,
+        "threads {threads} -> {threads_after}"
+    );
     assert!(fds_after <= fds + 6, "fds {fds} -> {fds_after}");
 }

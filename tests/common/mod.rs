@@ -67,7 +67,9 @@ impl Certs {
         let leaf = |names: Vec<String>, cn: &str| {
             let key = KeyPair::generate().unwrap();
             let mut params = CertificateParams::new(names).unwrap();
-            params.distinguished_name.push(rcgen::DnType::CommonName, cn);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, cn);
             params.extended_key_usages = vec![
                 rcgen::ExtendedKeyUsagePurpose::ServerAuth,
                 rcgen::ExtendedKeyUsagePurpose::ClientAuth,
@@ -75,8 +77,7 @@ impl Certs {
             let cert = params.signed_by(&key, &issuer).unwrap();
             (cert.pem(), key.serialize_pem())
         };
-        let (server_pem, server_key) =
-            leaf(vec!["127.0.0.1".into(), "localhost".into()], "etcd");
+        let (server_pem, server_key) = leaf(vec!["127.0.0.1".into(), "localhost".into()], "etcd");
         let (client_pem, client_key) = leaf(vec!["coredns".into()], "coredns");
         let write = |name: &str, body: &str| {
             let path = dir.path().join(name);
@@ -120,7 +121,11 @@ impl Etcd {
     }
 
     pub fn start_with(options: EtcdOptions) -> Etcd {
-        let scheme = if options.tls.is_some() { "https" } else { "http" };
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let client_port = free_port();
         let mut etcd = Etcd {
             url: format!("{scheme}://127.0.0.1:{client_port}"),
@@ -146,7 +151,10 @@ impl Etcd {
             .unwrap();
         let mut cmd = Command::new("etcd");
         cmd.arg("--name=test")
-            .arg(format!("--data-dir={}", self.dir.path().join("data").display()))
+            .arg(format!(
+                "--data-dir={}",
+                self.dir.path().join("data").display()
+            ))
             .arg(format!("--listen-client-urls={}", self.url))
             .arg(format!("--advertise-client-urls={}", self.url))
             .arg(format!("--listen-peer-urls={peer}"))
@@ -166,7 +174,10 @@ impl Etcd {
                 .arg(format!("--trusted-ca-file={}", certs.ca.display()))
                 .arg("--client-cert-auth");
         }
-        self.child = Some(cmd.spawn().expect("cannot start etcd (is etcd-server installed?)"));
+        self.child = Some(
+            cmd.spawn()
+                .expect("cannot start etcd (is etcd-server installed?)"),
+        );
         let start = Instant::now();
         loop {
             let ok = block_on(async {
@@ -180,7 +191,10 @@ impl Etcd {
                 let log = std::fs::read_to_string(self.dir.path().join("etcd.log")).unwrap();
                 panic!("etcd exited with {status}:\n{log}");
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "etcd did not come up");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "etcd did not come up"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -220,14 +234,26 @@ impl Etcd {
     pub fn put(&self, key: &str, value: impl Into<Vec<u8>>) -> i64 {
         let value = value.into();
         block_on(async {
-            let r = self.client().await.unwrap().put(key, value, None).await.unwrap();
+            let r = self
+                .client()
+                .await
+                .unwrap()
+                .put(key, value, None)
+                .await
+                .unwrap();
             r.header().unwrap().revision()
         })
     }
 
     pub fn delete(&self, key: &str) -> i64 {
         block_on(async {
-            let r = self.client().await.unwrap().delete(key, None).await.unwrap();
+            let r = self
+                .client()
+                .await
+                .unwrap()
+                .delete(key, None)
+                .await
+                .unwrap();
             r.header().unwrap().revision()
         })
     }
