@@ -13,3 +13,29 @@ step "cargo clippy"
 cargo clippy --all-targets -- -D warnings
 step "cargo test"
 cargo test
+
+step "go-shim: gofmt, go vet, go test (needs target/release/libetcdhosts.a)"
+cargo build --release --lib
+(
+  cd go-shim
+  unformatted="$(gofmt -l .)"
+  [ -z "$unformatted" ] || { echo "gofmt needed: $unformatted"; exit 1; }
+  go vet ./...
+  go test -count=1 ./...
+)
+
+step "end-to-end: build CoreDNS (./build.sh), then real etcd + CoreDNS over UDP/TCP"
+ETCDHOSTS_COREDNS_ONLY=1 ./build.sh
+(
+  cd tests/e2e
+  unformatted="$(gofmt -l .)"
+  [ -z "$unformatted" ] || { echo "gofmt needed: $unformatted"; exit 1; }
+  go vet ./...
+  log="$(mktemp)"
+  if ! go test -count=1 -v ./... >"$log" 2>&1; then
+    cat "$log"
+    exit 1
+  fi
+  grep -E '^(--- |ok )|latency' "$log"
+  rm -f "$log"
+)

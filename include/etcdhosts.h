@@ -121,8 +121,8 @@ enum etcdhosts_status etcdhosts_lookup(const struct etcdhosts_handle *handle,
  # Safety
  `handle` must be live and `out` writable.
  */
-enum etcdhosts_status etcdhosts_stats(const struct etcdhosts_handle *handle,
-                                      struct etcdhosts_stats *out);
+enum etcdhosts_status etcdhosts_get_stats(const struct etcdhosts_handle *handle,
+                                          struct etcdhosts_stats *out);
 
 /*
  Sends Rust's log lines to `callback` for the life of the process; call it once, before

@@ -164,7 +164,7 @@ pub unsafe extern "C" fn etcdhosts_lookup(
 /// # Safety
 /// `handle` must be live and `out` writable.
 #[no_mangle]
-pub unsafe extern "C" fn etcdhosts_stats(
+pub unsafe extern "C" fn etcdhosts_get_stats(
     handle: *const etcdhosts_handle,
     out: *mut etcdhosts_stats,
 ) -> etcdhosts_status {
@@ -292,7 +292,7 @@ mod tests {
         assert_eq!(status, etcdhosts_status::ETCDHOSTS_INVALID_ARGUMENT);
         let mut stats = etcdhosts_stats::default();
         assert_eq!(
-            unsafe { etcdhosts_stats(std::ptr::null(), &mut stats) },
+            unsafe { etcdhosts_get_stats(std::ptr::null(), &mut stats) },
             etcdhosts_status::ETCDHOSTS_INVALID_ARGUMENT
         );
         unsafe { etcdhosts_free(std::ptr::null_mut()) };

@@ -1,0 +1,126 @@
+//! `dnsctl history`: the revisions of the hosts file etcd still holds, newest first.
+//!
+//! etcd keeps old revisions until they are compacted. Walk back from now: the state's last
+//! change point (its newest mod revision, or a later fragment deletion), then the state
+//! just before it, and so on, until the key did not exist yet or the revision was
+//! compacted away.
+
+use serde::Serialize;
+
+use crate::error::{fail, Code, Result};
+use crate::store::Meta;
+use crate::view;
+use crate::Opts;
+
+#[derive(Serialize)]
+struct Entry {
+    revision: i64,
+    /// etcd's per-key version (plain keys), or the number of fragments (prefix keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fragments: Option<usize>,
+    records: usize,
+    invalid_lines: usize,
+    bytes: usize,
+    modified: Option<String>,
+    modified_by: Option<String>,
+    #[serde(skip)]
+    meta: Option<Meta>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    key: String,
+    entries: Vec<Entry>,
+    /// Why the list ends: "created" (the key did not exist before), "compacted" (etcd
+    /// no longer holds older revisions), "limit" (--limit) or "start" (revision 1).
+    ends: &'static str,
+}
+
+pub fn run(opts: Opts, limit: Option<usize>) -> Result<()> {
+    let limit = limit.filter(|&n| n > 0);
+    let ctx = opts.connect()?;
+    let target = &ctx.target;
+    let mut state = ctx.store.read(target, None)?;
+    let mut entries = Vec::new();
+    let ends = loop {
+        let Some(revision) = ctx.store.change_point(target, &state)? else {
+            if entries.is_empty() {
+                return fail(
+                    Code::NotFound,
+                    format!("{} does not exist in etcd", target.describe()),
+                );
+            }
+            break "created";
+        };
+        let text = view::render_for_display(target, &state);
+        let (records, invalid_lines) = view::count(&text);
+        let meta = ctx.store.meta_at(revision)?;
+        entries.push(Entry {
+            revision,
+            version: (!target.prefix).then(|| state.kvs[0].version),
+            fragments: target.prefix.then_some(state.kvs.len()),
+            records,
+            invalid_lines,
+            bytes: state.kvs.iter().map(|kv| kv.value.len()).sum(),
+            modified: meta.as_ref().map(|m| m.time.clone()),
+            modified_by: meta.as_ref().map(|m| format!("{}@{}", m.user, m.host)),
+            meta,
+        });
+        if limit.is_some_and(|n| entries.len() >= n) {
+            break "limit";
+        }
+        if revision <= 1 {
+            break "start";
+        }
+        match ctx.store.try_read(target, Some(revision - 1))? {
+            None => break "compacted",
+            Some(before) if !before.exists() => break "created",
+            Some(before) => state = before,
+        }
+    };
+    if ctx.out.json() {
+        return ctx.out.print_json(&Report {
+            key: target.key.clone(),
+            entries,
+            ends,
+        });
+    }
+    let second = if target.prefix {
+        "FRAGMENTS"
+    } else {
+        "VERSION"
+    };
+    let mut s = format!(
+        "{:>9}  {:>9}  {:>8}  MODIFIED\n",
+        "REVISION", second, "RECORDS"
+    );
+    for e in &entries {
+        let modified = e
+            .meta
+            .as_ref()
+            .map(|m| m.describe())
+            .unwrap_or_else(|| "-".into());
+        let second = e.version.unwrap_or(e.fragments.unwrap_or(0) as i64);
+        let invalid = if e.invalid_lines > 0 {
+            format!(" (+{} invalid lines)", e.invalid_lines)
+        } else {
+            String::new()
+        };
+        s.push_str(&format!(
+            "{:>9}  {:>9}  {:>8}  {modified}{invalid}\n",
+            e.revision, second, e.records
+        ));
+    }
+    let oldest = entries.last().map_or(0, |e| e.revision);
+    s.push_str(&match ends {
+        "created" => format!("{} was created at revision {oldest}\n", target.describe()),
+        "compacted" => {
+            format!("history goes back to revision {oldest}: etcd compacted the older revisions\n")
+        }
+        "limit" => format!("(showing the last {} changes)\n", entries.len()),
+        _ => String::new(),
+    });
+    ctx.out.print(&s)
+}

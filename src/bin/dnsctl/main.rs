@@ -1,0 +1,276 @@
+//! dnsctl: the operator's CLI for the hosts file that etcdhosts serves from etcd.
+//!
+//! Every write is validated strictly first and committed as a compare-and-swap on the
+//! key's mod revision, so two operators can never silently overwrite each other.
+
+mod config;
+mod diff;
+mod dump;
+mod edit;
+mod error;
+mod history;
+mod output;
+mod records;
+mod rollback;
+mod store;
+mod upload;
+mod validate;
+mod version;
+mod view;
+mod write;
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Parser, Subcommand};
+
+use crate::error::{fail, Code, Result};
+use crate::output::{ColorChoice, Format, Out};
+use crate::store::{Store, Target};
+
+const ABOUT: &str = "Change the hosts file that etcdhosts (a CoreDNS plugin) serves from etcd";
+
+const LONG_ABOUT: &str = "\
+Change the hosts file that etcdhosts (a CoreDNS plugin) serves from etcd.
+
+Every write is checked first (a bad line is refused with its line number and
+nothing is written) and then committed only if nobody else changed the key in
+the meantime, so two operators never silently overwrite each other.";
+
+const GLOBAL: &str = "Global options";
+
+const AFTER_HELP: &str = "\
+Config: --config FILE, else $DNSCTL_CONFIG, else ~/.dnsctl.yaml (`dnsctl config`
+prints an example).
+
+Exit codes: 0 ok; 1 etcd or I/O error (unreachable, authentication, permission,
+too large); 2 usage; 3 config; 4 invalid hosts data, nothing written; 5 conflict:
+someone else changed the key, nothing written; 6 key, revision or record not found.";
+
+#[derive(Parser)]
+#[command(
+    name = "dnsctl",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    disable_version_flag = true,
+    propagate_version = false,
+    max_term_width = 100
+)]
+struct Cli {
+    /// Config file [default: $DNSCTL_CONFIG, else ~/.dnsctl.yaml]
+    #[arg(short = 'c', long, global = true, value_name = "FILE", help_heading = GLOBAL)]
+    config: Option<PathBuf>,
+
+    /// Use this etcd key instead of the config's `dnskey`
+    #[arg(long, global = true, value_name = "KEY", help_heading = GLOBAL)]
+    key: Option<String>,
+
+    /// Prefix keys: work on one fragment (its key, or a name under the prefix)
+    #[arg(long, global = true, value_name = "KEY", help_heading = GLOBAL)]
+    fragment: Option<String>,
+
+    /// Output format: text, or json for scripts
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = Format::Text,
+          hide_possible_values = true, help_heading = GLOBAL)]
+    output: Format,
+
+    /// Colour diffs: auto (on a terminal, unless NO_COLOR is set), always, never
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto,
+          hide_possible_values = true, help_heading = GLOBAL)]
+    color: ColorChoice,
+
+    /// Print dnsctl's own version
+    #[arg(short = 'v', long = "version", action = ArgAction::Version)]
+    print_version: Option<bool>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print an example config file (save it as ~/.dnsctl.yaml and edit it)
+    Config,
+
+    /// Print the hosts file, or save it to FILE (for a backup)
+    #[command(after_help = "Example:\n  dnsctl dump hosts.bak\n  dnsctl dump --rev 41 | less")]
+    Dump {
+        /// Save to this file instead of printing
+        file: Option<PathBuf>,
+        /// The hosts file as it was at this etcd revision (see `dnsctl history`)
+        #[arg(long, value_name = "N")]
+        rev: Option<i64>,
+    },
+
+    /// Replace the hosts file with FILE ('-' for stdin), e.g. to restore a backup
+    #[command(after_help = "Example:\n  dnsctl upload hosts.bak")]
+    Upload {
+        /// The hosts file to upload ('-' for stdin)
+        file: PathBuf,
+        /// Write only if the key was last changed at revision N (as `dnsctl version`
+        /// showed), so a change made since is never overwritten
+        #[arg(long, value_name = "N")]
+        expect_revision: Option<i64>,
+    },
+
+    /// Edit the hosts file in $VISUAL, else $EDITOR, else vi; upload it on save
+    #[command(long_about = "\
+Edit the hosts file in $VISUAL, else $EDITOR, else vi, and upload it when the
+editor exits. An unchanged file writes nothing. If the file has invalid lines,
+the editor opens again with the errors at the top. On a terminal the diff is
+shown and dnsctl asks before writing. If someone else changed the key in the
+meantime, nothing is written: you see their changes and can edit again on top
+of their version.")]
+    Edit {
+        /// Write without asking
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+
+    /// Show the hosts file's revision, version, modification time and record count
+    Version,
+
+    /// Check a hosts file without contacting etcd ('-' for stdin)
+    Validate {
+        /// The hosts file to check ('-' for stdin)
+        file: PathBuf,
+    },
+
+    /// Show what changed: the last change, REV1 -> now, or REV1 -> REV2
+    #[command(
+        after_help = "Examples:\n  dnsctl diff            # the last change\n  dnsctl diff 41         # revision 41 -> now\n  dnsctl diff 41 45"
+    )]
+    Diff {
+        /// Older revision [default: the one before the last change]
+        rev1: Option<i64>,
+        /// Newer revision [default: now]
+        rev2: Option<i64>,
+    },
+
+    /// List the revisions etcd still holds, newest first, with record counts
+    History {
+        /// Show at most N revisions (0: all)
+        #[arg(short = 'n', long, value_name = "N")]
+        limit: Option<usize>,
+    },
+
+    /// Restore the hosts file as it was at revision REV (a new revision with that content)
+    Rollback {
+        /// The etcd revision whose content to restore (see `dnsctl history`)
+        rev: i64,
+        /// Write without asking
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+
+    /// Add NAME with each IP (one line per address; present records are left alone)
+    #[command(after_help = "Example:\n  dnsctl add web.example.org 10.0.0.5 fd00::5")]
+    Add {
+        /// Host name, e.g. web.example.org (a `*.` first label makes a wildcard)
+        name: String,
+        /// IPv4 or IPv6 addresses
+        #[arg(required = true, value_name = "IP")]
+        ips: Vec<String>,
+    },
+
+    /// Delete NAME from every line, or only its record with IP
+    #[command(after_help = "Example:\n  dnsctl del web.example.org 10.0.0.5")]
+    Del {
+        /// Host name to delete
+        name: String,
+        /// Delete only the record with this address
+        ip: Option<String>,
+    },
+}
+
+/// What every command gets: how to connect, and what to print how.
+pub struct Opts {
+    config: Option<PathBuf>,
+    key: Option<String>,
+    fragment: Option<String>,
+    pub out: Out,
+}
+
+/// A connected command: the store and the key (or prefix, or fragment) it works on.
+pub struct Ctx {
+    pub store: Store,
+    pub target: Target,
+    pub out: Out,
+}
+
+impl Opts {
+    pub fn connect(self) -> Result<Ctx> {
+        let path = config::default_path(self.config.as_deref())?;
+        let mut settings = config::load(&path)?;
+        if let Some(key) = self.key.filter(|k| !k.is_empty()) {
+            settings.etcd.key = key;
+        }
+        let key = settings.etcd.key.clone();
+        let target = match self.fragment {
+            None => Target {
+                prefix: key.ends_with('/'),
+                key,
+            },
+            Some(_) if !key.ends_with('/') => {
+                return fail(
+                    Code::Usage,
+                    format!("--fragment needs a prefix key (ending in '/'), but the key is {key}"),
+                )
+            }
+            Some(f) => {
+                let full = if f.starts_with(&key) {
+                    f
+                } else {
+                    format!("{key}{f}")
+                };
+                if full.len() == key.len() || full.ends_with('/') {
+                    return fail(
+                        Code::Usage,
+                        format!("--fragment: {full} is not a fragment key under {key}"),
+                    );
+                }
+                Target {
+                    key: full,
+                    prefix: false,
+                }
+            }
+        };
+        let store = Store::connect(settings.etcd)?;
+        Ok(Ctx {
+            store,
+            target,
+            out: self.out,
+        })
+    }
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let opts = Opts {
+        config: cli.config,
+        key: cli.key,
+        fragment: cli.fragment,
+        out: Out::new(cli.output, cli.color),
+    };
+    let result = match cli.command {
+        Command::Config => opts.out.print(config::EXAMPLE),
+        Command::Validate { file } => validate::run(&opts.out, &file),
+        Command::Dump { file, rev } => dump::run(opts, file, rev),
+        Command::Upload {
+            file,
+            expect_revision,
+        } => upload::run(opts, &file, expect_revision),
+        Command::Edit { yes } => edit::run(opts, yes),
+        Command::Version => version::run(opts),
+        Command::Diff { rev1, rev2 } => diff::run(opts, rev1, rev2),
+        Command::History { limit } => history::run(opts, limit),
+        Command::Rollback { rev, yes } => rollback::run(opts, rev, yes),
+        Command::Add { name, ips } => records::add(opts, &name, &ips),
+        Command::Del { name, ip } => records::del(opts, &name, ip.as_deref()),
+    };
+    if let Err(failure) = result {
+        eprintln!("dnsctl: {failure}");
+        std::process::exit(failure.code as i32);
+    }
+}

@@ -1,0 +1,153 @@
+//! Output: plain text or JSON, unified diffs (coloured on a terminal), questions.
+
+use std::io::{IsTerminal, Write};
+
+use clap::ValueEnum;
+use serde::Serialize;
+use similar::{ChangeTag, TextDiff};
+
+use crate::error::{Code, Failure, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+pub struct Out {
+    pub format: Format,
+    pub color: bool,
+}
+
+impl Out {
+    pub fn new(format: Format, color: ColorChoice) -> Out {
+        let color = match color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
+            }
+        };
+        Out { format, color }
+    }
+
+    pub fn json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// Writes to stdout. A closed pipe (`dnsctl dump | head`) ends the program quietly.
+    pub fn write(&self, bytes: &[u8]) -> Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        match stdout.write_all(bytes).and_then(|_| stdout.flush()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+            Err(e) => Err(Failure::new(
+                Code::Error,
+                format!("cannot write to stdout: {e}"),
+            )),
+        }
+    }
+
+    pub fn print(&self, text: &str) -> Result<()> {
+        self.write(text.as_bytes())
+    }
+
+    pub fn print_json<T: Serialize>(&self, value: &T) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(value).expect("serializable");
+        text.push('\n');
+        self.write(text.as_bytes())
+    }
+}
+
+/// Lines added and removed between two texts.
+pub fn line_changes(old: &str, new: &str) -> (usize, usize) {
+    let diff = TextDiff::from_lines(old, new);
+    let mut added = 0;
+    let mut removed = 0;
+    for change in diff.iter_all_changes() {
+        match change.tag() {
+            ChangeTag::Insert => added += 1,
+            ChangeTag::Delete => removed += 1,
+            ChangeTag::Equal => {}
+        }
+    }
+    (added, removed)
+}
+
+/// A unified diff (empty if the texts are equal), coloured if asked.
+pub fn unified(old: &str, new: &str, old_label: &str, new_label: &str, color: bool) -> String {
+    if old == new {
+        return String::new();
+    }
+    let diff = TextDiff::from_lines(old, new);
+    let paint = |code: &str, text: &str| {
+        if color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    };
+    let mut out = String::new();
+    out.push_str(&paint("1", &format!("--- {old_label}")));
+    out.push('\n');
+    out.push_str(&paint("1", &format!("+++ {new_label}")));
+    out.push('\n');
+    for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
+        out.push_str(&paint("36", &hunk.header().to_string()));
+        out.push('\n');
+        for change in hunk.iter_changes() {
+            let (sign, code) = match change.tag() {
+                ChangeTag::Delete => ("-", "31"),
+                ChangeTag::Insert => ("+", "32"),
+                ChangeTag::Equal => (" ", ""),
+            };
+            let line = format!("{sign}{}", change.value().trim_end_matches(['\n', '\r']));
+            if code.is_empty() {
+                out.push_str(&line);
+            } else {
+                out.push_str(&paint(code, &line));
+            }
+            out.push('\n');
+            if change.missing_newline() {
+                out.push_str("\\ No newline at end of file\n");
+            }
+        }
+    }
+    out
+}
+
+pub fn stdin_is_terminal() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+/// Asks on stderr and reads one line from stdin; `None` at end of input.
+pub fn ask(question: &str) -> Option<String> {
+    eprint!("{question} ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    match std::io::stdin().read_line(&mut answer) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(answer.trim().to_ascii_lowercase()),
+    }
+}
+
+pub fn lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+/// "1 record", "2 records".
+pub fn n_of(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}

@@ -1,0 +1,760 @@
+//! dnsctl's view of etcd: read the key (or prefix) now or at a past revision, commit a
+//! change as one compare-and-swap transaction, and find the revisions where it changed.
+//!
+//! Every call is bounded by the config's timeout. The connection is made the way the
+//! plugin makes it (`etcdhosts::etcd::connect_options`: TLS, auth, keepalive).
+
+use std::cell::Cell;
+use std::future::Future;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
+use etcdhosts::Config;
+use serde::{Deserialize, Serialize};
+use tokio::runtime::Runtime;
+use tokio::time::timeout;
+
+use crate::error::{Code, Failure, Result};
+
+/// What a command works on: the configured key, a prefix (merged view), or one fragment.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub key: String,
+    /// Read and write every key under `key` (a key ending in `/`).
+    pub prefix: bool,
+}
+
+impl Target {
+    pub fn describe(&self) -> String {
+        if self.prefix {
+            format!("prefix {}", self.key)
+        } else {
+            self.key.clone()
+        }
+    }
+}
+
+/// One key as read from etcd.
+#[derive(Debug, Clone)]
+pub struct Kv {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub mod_revision: i64,
+    pub create_revision: i64,
+    pub version: i64,
+}
+
+impl Kv {
+    pub fn key_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.key).into_owned()
+    }
+}
+
+/// The target's keys at one revision, in key order (etcd returns ranges sorted by key).
+#[derive(Debug, Clone)]
+pub struct State {
+    /// The revision this state was read at (the store's current revision for a plain read).
+    pub at: i64,
+    pub kvs: Vec<Kv>,
+}
+
+impl State {
+    pub fn exists(&self) -> bool {
+        !self.kvs.is_empty()
+    }
+
+    /// The newest mod revision among the keys (0 if there are none).
+    pub fn newest_mod_revision(&self) -> i64 {
+        self.kvs.iter().map(|kv| kv.mod_revision).max().unwrap_or(0)
+    }
+}
+
+/// One change to make in a transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+}
+
+pub enum Commit {
+    /// Written at this revision.
+    Done(i64),
+    /// A compared mod revision no longer matches: someone else wrote first.
+    Conflict,
+}
+
+/// Who wrote a revision and when: etcd keeps no timestamps, so dnsctl stores this next to
+/// the key (`KEY.dnsctl`, outside a prefix), in the same transaction as the change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Meta {
+    pub time: String,
+    pub unix: u64,
+    pub user: String,
+    pub host: String,
+    pub command: String,
+}
+
+impl Meta {
+    fn now(command: &str) -> Meta {
+        let unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Meta {
+            time: rfc3339(unix),
+            unix,
+            user: user_name(),
+            host: hostname(),
+            command: command.to_string(),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "{} by {}@{} (dnsctl {})",
+            self.time, self.user, self.host, self.command
+        )
+    }
+}
+
+pub struct Store {
+    rt: Runtime,
+    client: Client,
+    pub config: Config,
+    meta_key: String,
+    limit: Duration,
+    /// When the last request succeeded.
+    last_call: Cell<Instant>,
+}
+
+/// The endpoint that answered a probe, or why it did not.
+enum Probe {
+    Ok(Box<Client>),
+    Timeout,
+    Failed(String),
+}
+
+impl Store {
+    /// Connects to every endpoint at once and keeps the first one that answers a read of
+    /// the key: a dead member costs nothing while another answers, and an unreachable
+    /// cluster is reported after one timeout.
+    pub fn connect(config: Config) -> Result<Store> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Failure::new(Code::Error, format!("cannot start a runtime: {e}")))?;
+        let limit = config.timeout();
+        let options = etcdhosts::etcd::connect_options(&config)
+            .map_err(|e| Failure::new(Code::Config, e))?
+            .with_timeout(limit);
+        let probe_key = config.key.clone();
+        let results: Vec<(String, Probe)> = rt.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for endpoint in &config.endpoints {
+                let (endpoint, options, key) =
+                    (endpoint.clone(), options.clone(), probe_key.clone());
+                set.spawn(async move {
+                    let probe = async {
+                        let client = Client::connect([endpoint.as_str()], Some(options)).await?;
+                        client
+                            .kv_client()
+                            .get(key, Some(GetOptions::new().with_count_only()))
+                            .await?;
+                        Ok::<_, etcd_client::Error>(client)
+                    };
+                    let outcome = match timeout(limit, probe).await {
+                        Ok(Ok(client)) => Probe::Ok(Box::new(client)),
+                        Ok(Err(e)) => Probe::Failed(describe_error(&e)),
+                        Err(_) => Probe::Timeout,
+                    };
+                    (endpoint, outcome)
+                });
+            }
+            let mut failures = Vec::new();
+            while let Some(joined) = set.join_next().await {
+                let Ok((endpoint, probe)) = joined else {
+                    continue;
+                };
+                if let Probe::Ok(_) = probe {
+                    return vec![(endpoint, probe)];
+                }
+                failures.push((endpoint, probe));
+            }
+            failures
+        });
+        let mut failures = Vec::new();
+        for (endpoint, probe) in results {
+            match probe {
+                Probe::Ok(client) => {
+                    return Ok(Store {
+                        rt,
+                        client: *client,
+                        meta_key: meta_key(&config.key),
+                        config,
+                        limit,
+                        last_call: Cell::new(Instant::now()),
+                    })
+                }
+                // tonic's own connect timeout: the same as ours.
+                Probe::Failed(text) if text.contains("Timeout expired") => {
+                    failures.push((endpoint, None))
+                }
+                Probe::Failed(text) => failures.push((endpoint, Some(text))),
+                Probe::Timeout => failures.push((endpoint, None)),
+            }
+        }
+        Err(connect_failure(&config, failures, limit))
+    }
+
+    /// Runs one request within the timeout. A read (`idempotent`) that finds the
+    /// connection gone (etcd restarted while an editor was open, say) is sent once more
+    /// on a fresh connection.
+    fn call<T, F: Future<Output = Result<T, etcd_client::Error>>>(
+        &self,
+        what: &str,
+        idempotent: bool,
+        make: impl Fn() -> F,
+    ) -> Result<T> {
+        let mut retried = false;
+        loop {
+            match self
+                .rt
+                .block_on(async { timeout(self.limit, make()).await })
+            {
+                Ok(Ok(v)) => {
+                    self.last_call.set(Instant::now());
+                    return Ok(v);
+                }
+                Ok(Err(e)) if idempotent && !retried && is_connection_error(&e) => retried = true,
+                Ok(Err(e)) => return Err(self.failure(e, what)),
+                Err(_) => {
+                    return Err(Failure::new(
+                        Code::Error,
+                        format!(
+                            "etcd did not answer within {} ({what})",
+                            human_duration(self.limit)
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+
+    /// Reads the target now (`None`) or at a past revision.
+    pub fn read(&self, target: &Target, rev: Option<i64>) -> Result<State> {
+        match self.try_read(target, rev)? {
+            Some(state) => Ok(state),
+            None => Err(Failure::new(
+                Code::NotFound,
+                format!(
+                    "revision {} of {} is no longer held by etcd (compacted); `dnsctl history` \
+                     shows how far back it goes",
+                    rev.unwrap_or(0),
+                    target.key
+                ),
+            )),
+        }
+    }
+
+    /// Like [`read`], but `None` when the revision was compacted away.
+    pub fn try_read(&self, target: &Target, rev: Option<i64>) -> Result<Option<State>> {
+        let mut options = GetOptions::new();
+        if target.prefix {
+            options = options.with_prefix();
+        }
+        if let Some(rev) = rev {
+            options = options.with_revision(rev);
+        }
+        let what = format!("reading {}", target.key);
+        let response = match self.call(&what, true, || {
+            let mut kv = self
+                .client
+                .kv_client()
+                .max_decoding_message_size(etcdhosts::etcd::MAX_RESPONSE_BYTES);
+            let options = options.clone();
+            async move { kv.get(target.key.as_str(), Some(options)).await }
+        }) {
+            Ok(r) => r,
+            Err(f) if f.message.contains("has been compacted") => return Ok(None),
+            Err(f) if f.message.contains("future revision") => {
+                return Err(Failure::new(
+                    Code::NotFound,
+                    format!(
+                        "revision {} is in the future: etcd is at revision {}",
+                        rev.unwrap_or(0),
+                        self.current_revision().unwrap_or(0)
+                    ),
+                ))
+            }
+            Err(f) => return Err(f),
+        };
+        let header = response.header().map_or(0, |h| h.revision());
+        let kvs = response
+            .kvs()
+            .iter()
+            .map(|kv| Kv {
+                key: kv.key().to_vec(),
+                value: kv.value().to_vec(),
+                mod_revision: kv.mod_revision(),
+                create_revision: kv.create_revision(),
+                version: kv.version(),
+            })
+            .collect();
+        Ok(Some(State {
+            at: rev.unwrap_or(header),
+            kvs,
+        }))
+    }
+
+    pub fn current_revision(&self) -> Result<i64> {
+        let r = self.call("reading the current revision", true, || {
+            let mut kv = self.client.kv_client();
+            async move {
+                kv.get(
+                    self.config.key.as_str(),
+                    Some(GetOptions::new().with_count_only()),
+                )
+                .await
+            }
+        })?;
+        Ok(r.header().map_or(0, |h| h.revision()))
+    }
+
+    /// How many keys the target had at `rev`; `None` if compacted.
+    fn count_at(&self, target: &Target, rev: i64) -> Result<Option<i64>> {
+        let mut options = GetOptions::new().with_count_only().with_revision(rev);
+        if target.prefix {
+            options = options.with_prefix();
+        }
+        let counted = self.call("counting keys", true, || {
+            let mut kv = self.client.kv_client();
+            let options = options.clone();
+            async move { kv.get(target.key.as_str(), Some(options)).await }
+        });
+        match counted {
+            Ok(r) => Ok(Some(r.count())),
+            Err(f) if f.message.contains("has been compacted") => Ok(None),
+            Err(f) => Err(f),
+        }
+    }
+
+    /// The revision at which the target last changed, as of `state`: the newest mod
+    /// revision of its keys, or later if a fragment was deleted since. Between that mod
+    /// revision and `state.at` keys can only have been deleted (a put would be newer), so
+    /// the key count only falls there and a binary search finds the deletion.
+    /// `None` when the target has no keys at all (its history cannot be followed).
+    pub fn change_point(&self, target: &Target, state: &State) -> Result<Option<i64>> {
+        let newest = state.newest_mod_revision();
+        if newest == 0 {
+            return Ok(None);
+        }
+        if !target.prefix || newest == state.at {
+            return Ok(Some(newest));
+        }
+        let now = state.kvs.len() as i64;
+        if self.count_at(target, newest)? == Some(now) {
+            return Ok(Some(newest));
+        }
+        let (mut more, mut same) = (newest, state.at);
+        while same - more > 1 {
+            let mid = more + (same - more) / 2;
+            match self.count_at(target, mid)? {
+                Some(n) if n == now => same = mid,
+                _ => more = mid,
+            }
+        }
+        Ok(Some(same))
+    }
+
+    /// dnsctl's record of who wrote revision `rev`, if dnsctl wrote it.
+    pub fn meta_at(&self, rev: i64) -> Result<Option<Meta>> {
+        let read = self.call("reading metadata", true, || {
+            let mut kv = self.client.kv_client();
+            let options = GetOptions::new().with_revision(rev);
+            async move { kv.get(self.meta_key.as_str(), Some(options)).await }
+        });
+        let r = match read {
+            Ok(r) => r,
+            // Metadata is a nicety: never fail a command over it.
+            Err(_) => return Ok(None),
+        };
+        Ok(r.kvs()
+            .first()
+            .filter(|kv| kv.mod_revision() == rev)
+            .and_then(|kv| serde_json::from_slice(kv.value()).ok()))
+    }
+
+    /// Applies `ops` if and only if the target is still as in `base` (a current read):
+    /// every key's mod revision is unchanged and, for a prefix, no key was added.
+    pub fn commit(
+        &self,
+        target: &Target,
+        base: &State,
+        ops: &[Op],
+        command: &str,
+    ) -> Result<Commit> {
+        let mut compares = Vec::new();
+        if target.prefix {
+            for kv in &base.kvs {
+                compares.push(Compare::mod_revision(
+                    kv.key.clone(),
+                    CompareOp::Equal,
+                    kv.mod_revision,
+                ));
+            }
+            compares.push(
+                Compare::mod_revision(target.key.as_str(), CompareOp::Less, base.at + 1)
+                    .with_prefix(),
+            );
+        } else {
+            compares.push(Compare::mod_revision(
+                target.key.as_str(),
+                CompareOp::Equal,
+                base.kvs.first().map_or(0, |kv| kv.mod_revision),
+            ));
+        }
+        let txn_ops: Vec<TxnOp> = ops
+            .iter()
+            .map(|op| match op {
+                Op::Put(k, v) => TxnOp::put(k.clone(), v.clone(), None),
+                Op::Delete(k) => TxnOp::delete(k.clone(), None),
+            })
+            .collect();
+        let meta = serde_json::to_vec(&Meta::now(command)).unwrap_or_default();
+        let with_meta = {
+            let mut all = txn_ops.clone();
+            all.push(TxnOp::put(self.meta_key.as_str(), meta, None));
+            all
+        };
+        let bytes: usize = ops
+            .iter()
+            .map(|op| match op {
+                Op::Put(_, v) => v.len(),
+                Op::Delete(_) => 0,
+            })
+            .sum();
+        let what = format!("writing {}", target.key);
+        // After a pause (an editor, a question) the connection may be gone: find out with
+        // a read, which may be retried, rather than with the write, which may not.
+        if self.last_call.get().elapsed() > Duration::from_secs(1) {
+            self.current_revision()?;
+        }
+        let run = |ops: Vec<TxnOp>| {
+            let txn = Txn::new().when(compares.clone()).and_then(ops);
+            self.call(&what, false, || {
+                let mut kv = self.client.kv_client();
+                let txn = txn.clone();
+                async move { kv.txn(txn).await }
+            })
+        };
+        let attempt = || match run(with_meta.clone()) {
+            // No write access to the metadata key: write the change alone.
+            Err(f) if f.message.contains("permission denied") => run(txn_ops.clone()),
+            other => other,
+        };
+        let response = match attempt() {
+            // The connection broke: the write may or may not have reached etcd. Look.
+            Err(f) if f.message.starts_with(UNREACHABLE) => {
+                let now = self.read(target, None)?;
+                let revisions = |s: &State| -> Vec<(Vec<u8>, i64)> {
+                    s.kvs
+                        .iter()
+                        .map(|kv| (kv.key.clone(), kv.mod_revision))
+                        .collect()
+                };
+                if revisions(&now) == revisions(base) {
+                    attempt() // it did not: the compare still guards the retry
+                } else if applied(&now, ops) {
+                    return Ok(Commit::Done(now.newest_mod_revision()));
+                } else {
+                    return Ok(Commit::Conflict);
+                }
+            }
+            other => other,
+        };
+        let response = response.map_err(|f| {
+            if f.message.contains("request is too large") || f.message.contains("larger than max") {
+                Failure::new(
+                    Code::Error,
+                    format!(
+                        "the hosts data ({}) is larger than etcd's request size limit \
+                         (--max-request-bytes, 1.5 MiB by default); nothing written. Raise \
+                         --max-request-bytes on every etcd member, or split the hosts file into \
+                         fragments under a prefix key (a key ending in '/')",
+                        human_bytes(bytes)
+                    ),
+                )
+            } else {
+                f
+            }
+        })?;
+        if response.succeeded() {
+            Ok(Commit::Done(response.header().map_or(0, |h| h.revision())))
+        } else {
+            Ok(Commit::Conflict)
+        }
+    }
+
+    /// An etcd error as one line an operator can act on.
+    fn failure(&self, e: etcd_client::Error, what: &str) -> Failure {
+        let text = describe_error(&e);
+        let user = self.config.username.as_deref().unwrap_or("(none)");
+        if is_auth_error(&text) {
+            return Failure::new(
+                Code::Error,
+                format!(
+                    "etcd authentication failed for user {user:?}: check etcd.username and \
+                     etcd.password in the config ({text})"
+                ),
+            );
+        }
+        if text.contains("permission denied") {
+            return Failure::new(
+                Code::Error,
+                format!("permission denied {what}: etcd user {user:?} lacks access ({text})"),
+            );
+        }
+        if text.contains("request is too large") || text.contains("larger than max") {
+            return Failure::new(Code::Error, text);
+        }
+        if is_connection_error(&e) {
+            return Failure::new(Code::Error, format!("{UNREACHABLE} ({what}): {text}"));
+        }
+        if text.contains("message length too large") {
+            // The library's advice on values beyond the client's decoding limit.
+            let advice = etcdhosts::etcd::explain(&self.config, e);
+            return Failure::new(Code::Error, format!("{what}: {advice}"));
+        }
+        Failure::new(Code::Error, format!("{what}: {text}"))
+    }
+}
+
+/// How a lost connection's failure starts (commit looks for it).
+const UNREACHABLE: &str = "etcd is unreachable";
+
+/// Whether `state` shows every operation of `ops` done.
+fn applied(state: &State, ops: &[Op]) -> bool {
+    ops.iter().all(|op| match op {
+        Op::Put(k, v) => state.kvs.iter().any(|kv| kv.key == *k && kv.value == *v),
+        Op::Delete(k) => !state.kvs.iter().any(|kv| kv.key == *k),
+    })
+}
+
+/// The request may not have reached etcd: a broken connection, or no member available.
+fn is_connection_error(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        etcd_client::Error::GRpcStatus(status) => {
+            let code = format!("{:?}", status.code());
+            code == "Unavailable" || (code == "Unknown" && status.message() == "transport error")
+        }
+        _ => false,
+    }
+}
+
+fn is_auth_error(text: &str) -> bool {
+    text.contains("authentication failed")
+        || text.contains("invalid auth token")
+        || text.contains("user name is empty")
+        || text.contains("authentication is not enabled")
+}
+
+/// gRPC statuses carry etcd's message; transport errors hide theirs in the source chain,
+/// repeating themselves on the way: keep the outermost and the innermost text.
+fn describe_error(e: &etcd_client::Error) -> String {
+    let (first, mut source) = match e {
+        etcd_client::Error::GRpcStatus(status) if !status.message().is_empty() => (
+            status.message().to_string(),
+            std::error::Error::source(status),
+        ),
+        _ => (e.to_string(), std::error::Error::source(e)),
+    };
+    let mut last = None;
+    while let Some(s) = source {
+        last = Some(s.to_string());
+        source = s.source();
+    }
+    match last {
+        Some(last) if last.contains(&first) => last,
+        Some(last) if !first.contains(&last) => format!("{first}: {last}"),
+        _ => first,
+    }
+}
+
+fn connect_failure(
+    config: &Config,
+    failures: Vec<(String, Option<String>)>,
+    limit: Duration,
+) -> Failure {
+    let user = config.username.as_deref().unwrap_or("(none)");
+    if let Some(text) = failures
+        .iter()
+        .filter_map(|(_, t)| t.as_deref())
+        .find(|t| is_auth_error(t))
+    {
+        return Failure::new(
+            Code::Error,
+            format!(
+                "etcd authentication failed for user {user:?}: check etcd.username and \
+                 etcd.password in the config ({text})"
+            ),
+        );
+    }
+    if let Some(text) = failures
+        .iter()
+        .filter_map(|(_, t)| t.as_deref())
+        .find(|t| t.contains("permission denied"))
+    {
+        return Failure::new(
+            Code::Error,
+            format!(
+                "permission denied: etcd user {user:?} may not read {} ({text})",
+                config.key
+            ),
+        );
+    }
+    let each: Vec<String> = failures
+        .iter()
+        .map(|(endpoint, text)| match text {
+            Some(t) if t.contains("tls") || t.contains("certificate") => {
+                format!("{endpoint}: {t} (check https vs http and etcd.ca, etcd.cert, etcd.key)")
+            }
+            Some(t) => format!("{endpoint}: {t}"),
+            None => format!(
+                "{endpoint}: no answer within {} ({})",
+                human_duration(limit),
+                diagnose(endpoint)
+            ),
+        })
+        .collect();
+    Failure::new(
+        Code::Error,
+        format!("etcd is unreachable: {}", each.join("; ")),
+    )
+}
+
+/// Why an endpoint gave no answer: nothing listens, or something does but it does not
+/// speak etcd the way we asked (http vs https, TLS settings).
+fn diagnose(endpoint: &str) -> String {
+    use std::net::ToSocketAddrs;
+    let authority = endpoint
+        .split("://")
+        .nth(1)
+        .unwrap_or(endpoint)
+        .split('/')
+        .next()
+        .unwrap_or_default();
+    let addrs: Vec<_> = match authority.to_socket_addrs() {
+        Ok(a) => a.collect(),
+        Err(e) => return format!("cannot resolve {authority}: {e}"),
+    };
+    let Some(addr) = addrs.first() else {
+        return format!("cannot resolve {authority}");
+    };
+    match std::net::TcpStream::connect_timeout(addr, Duration::from_millis(500)) {
+        Ok(_) => "the port accepts connections but etcd does not answer: check http vs https \
+                  and the TLS files"
+            .to_string(),
+        Err(e) => format!("tcp connect: {e}"),
+    }
+}
+
+/// `/etcdhosts` -> `/etcdhosts.dnsctl`; a prefix `/hosts/` -> `/hosts.dnsctl`, outside it.
+pub fn meta_key(key: &str) -> String {
+    format!("{}.dnsctl", key.trim_end_matches('/'))
+}
+
+/// `$USER`, else the passwd name of our uid, else `uid N`.
+fn user_name() -> String {
+    if let Some(user) = ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| !u.is_empty())
+    {
+        return user;
+    }
+    // SAFETY: getuid cannot fail; getpwuid returns NULL or a pointer to a static entry
+    // whose pw_name is a NUL-terminated string, copied out before any other libc call.
+    unsafe {
+        let uid = libc::getuid();
+        let pw = libc::getpwuid(uid);
+        if !pw.is_null() && !(*pw).pw_name.is_null() {
+            return std::ffi::CStr::from_ptr((*pw).pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+        format!("uid {uid}")
+    }
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer and its length are ours; gethostname NUL-terminates within it
+    // (we zeroed it and pass one byte less).
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) } == 0;
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
+    if ok && end > 0 {
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    } else {
+        "unknown".to_string()
+    }
+}
+
+/// Unix seconds as `2006-01-02T15:04:05Z` (UTC), without a date library.
+pub fn rfc3339(unix: u64) -> String {
+    let days = (unix / 86_400) as i64;
+    let secs = unix % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+pub fn human_bytes(n: usize) -> String {
+    if n < 1024 {
+        format!("{n} bytes")
+    } else if n < 1 << 20 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{:.2} MiB", n as f64 / (1 << 20) as f64)
+    }
+}
+
+pub fn human_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn meta_keys_stay_outside_a_prefix() {
+        assert_eq!(meta_key("/etcdhosts"), "/etcdhosts.dnsctl");
+        assert_eq!(meta_key("/hosts/"), "/hosts.dnsctl");
+        assert!(!meta_key("/hosts/").starts_with("/hosts/"));
+    }
+}

@@ -1,0 +1,61 @@
+//! `dnsctl upload FILE`: replace the hosts file (restore a backup), validated first.
+
+use std::path::Path;
+
+use crate::error::{fail, Code, Result};
+use crate::view;
+use crate::write::{commit_text, read_input, Outcome, Report};
+use crate::Opts;
+
+pub fn run(opts: Opts, file: &Path, expect_revision: Option<i64>) -> Result<()> {
+    let text = read_input(file)?;
+    let name = file.display().to_string();
+    // Strict validation before anything else: a bad file never reaches etcd.
+    view::validate(&text, &name)?;
+    let ctx = opts.connect()?;
+    let base = ctx.store.read(&ctx.target, None)?;
+    let current = ctx.store.change_point(&ctx.target, &base)?.unwrap_or(0);
+    if let Some(expected) = expect_revision {
+        if current != expected {
+            return fail(
+                Code::Conflict,
+                format!(
+                    "{} was last changed at revision {current}, not {expected}: someone else \
+                     changed it; nothing written (see `dnsctl diff {expected}`)",
+                    ctx.target.describe()
+                ),
+            );
+        }
+    }
+    let old = view::render_for_display(&ctx.target, &base);
+    let report = match commit_text(&ctx, &base, &text, &name, "upload")? {
+        Outcome::Unchanged => Report::new(
+            &ctx,
+            &old,
+            &text,
+            None,
+            format!(
+                "{} already holds {name}; nothing written",
+                ctx.target.describe()
+            ),
+        ),
+        Outcome::Written(revision) => Report::new(
+            &ctx,
+            &old,
+            &text,
+            Some(revision),
+            format!("uploaded {name} to {}", ctx.target.describe()),
+        ),
+        Outcome::Conflict => {
+            return fail(
+                Code::Conflict,
+                format!(
+                    "{} changed while uploading (someone else wrote it); nothing written. \
+                     Check `dnsctl diff` and upload again",
+                    ctx.target.describe()
+                ),
+            )
+        }
+    };
+    report.print(&ctx)
+}
