@@ -62,7 +62,7 @@ fn lookup(h: *const etcdhosts_handle, qname: &str, qtype: u16) -> (etcdhosts_sta
 fn stats(h: *const etcdhosts_handle) -> etcdhosts_stats {
     let mut s = etcdhosts_stats::default();
     assert_eq!(
-        unsafe { etcdhosts_stats(h, &mut s) },
+        unsafe { etcdhosts_get_stats(h, &mut s) },
         etcdhosts_status::ETCDHOSTS_ANSWER
     );
     s
