@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// Exit codes, documented in `docs/dnsctl.md`. Scripts may rely on them.
+/// Exit codes, documented in the README (dnsctl section). Scripts may rely on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Code {
     /// etcd unreachable, authentication or permission failure, value too large, I/O error.
