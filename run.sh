@@ -35,8 +35,10 @@ echo "==> ./build.sh (skipped when up to date)"
 version="$(sed -n 's/^DEFAULT_COREDNS_VERSION=//p' build.sh)"
 coredns="$PWD/build/coredns-$version/coredns"
 
-etcd_pid=""
-cleanup() { [ -z "$etcd_pid" ] || kill "$etcd_pid" 2>/dev/null || true; }
+etcd_pid="" coredns_pid=""
+cleanup() {
+  for pid in $coredns_pid $etcd_pid; do kill "$pid" 2>/dev/null || true; done
+}
 trap cleanup EXIT INT TERM
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -96,4 +98,7 @@ cat <<HELP
     ETCDCTL_API=3 etcdctl --endpoints $endpoint put $key "10.0.0.99 web.example.org"
   Metrics: curl -s 127.0.0.1:9153/metrics | grep etcdhosts
 HELP
-"$coredns" -conf "$run_dir/Corefile"
+# In the background and waited for, so that a signal to this script stops CoreDNS and etcd.
+"$coredns" -conf "$run_dir/Corefile" &
+coredns_pid=$!
+wait "$coredns_pid"
