@@ -95,7 +95,7 @@ func (e *EtcdHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 
 	switch st {
-	case statusAnswer, statusNoData, statusNXDomain:
+	case statusAnswer, statusNoData, statusNXDomain, statusEmptyNonTerminal:
 		if n < outHeaderLen || n > len(buf) {
 			return e.fail(qname, qtype, fmt.Errorf("lookup returned %s with %d bytes", st, n))
 		}
@@ -111,7 +111,9 @@ func (e *EtcdHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	serial := binary.LittleEndian.Uint32(buf[4:8])
 	data := buf[outHeaderLen:n]
 
-	if st == statusNXDomain && e.Fall.Through(qname) {
+	// An empty non-terminal (names exist below it) is unknown to a hosts file, so
+	// fallthrough takes it like an unknown name; without fallthrough it is NODATA.
+	if (st == statusNXDomain || st == statusEmptyNonTerminal) && e.Fall.Through(qname) {
 		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}
 	if st != statusAnswer && zone == "" {
@@ -136,7 +138,7 @@ func (e *EtcdHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	case statusNXDomain:
 		m.Rcode = dns.RcodeNameError
 		m.Ns = []dns.RR{e.soaRecord(zone, ttl, serial)}
-	case statusNoData:
+	case statusNoData, statusEmptyNonTerminal:
 		m.Ns = []dns.RR{e.soaRecord(zone, ttl, serial)}
 	}
 

@@ -30,13 +30,14 @@ import (
 type status uint32
 
 const (
-	statusAnswer          status = C.ETCDHOSTS_ANSWER
-	statusNoData          status = C.ETCDHOSTS_NODATA
-	statusNXDomain        status = C.ETCDHOSTS_NXDOMAIN
-	statusNotMine         status = C.ETCDHOSTS_NOT_MINE
-	statusBufferTooSmall  status = C.ETCDHOSTS_BUFFER_TOO_SMALL
-	statusInvalidArgument status = C.ETCDHOSTS_INVALID_ARGUMENT
-	statusPanic           status = C.ETCDHOSTS_PANIC
+	statusAnswer           status = C.ETCDHOSTS_ANSWER
+	statusNoData           status = C.ETCDHOSTS_NODATA
+	statusNXDomain         status = C.ETCDHOSTS_NXDOMAIN
+	statusNotMine          status = C.ETCDHOSTS_NOT_MINE
+	statusBufferTooSmall   status = C.ETCDHOSTS_BUFFER_TOO_SMALL
+	statusInvalidArgument  status = C.ETCDHOSTS_INVALID_ARGUMENT
+	statusPanic            status = C.ETCDHOSTS_PANIC
+	statusEmptyNonTerminal status = C.ETCDHOSTS_EMPTY_NON_TERMINAL
 )
 
 // outHeaderLen is the fixed header (u32 LE TTL, u32 LE SOA serial) at the start
@@ -59,6 +60,8 @@ func (s status) String() string {
 		return "INVALID_ARGUMENT"
 	case statusPanic:
 		return "PANIC"
+	case statusEmptyNonTerminal:
+		return "EMPTY_NON_TERMINAL"
 	}
 	return "UNKNOWN"
 }

@@ -47,6 +47,12 @@ typedef enum etcdhosts_status {
    A bug: Rust panicked and caught it. Answer SERVFAIL.
    */
   ETCDHOSTS_PANIC = 6,
+  /*
+   The name has no records but names exist below it, or it is a zone apex: answer
+   NODATA (never NXDOMAIN, RFC 8020), or hand it on where `fallthrough` covers it, as
+   for NXDOMAIN. Header only.
+   */
+  ETCDHOSTS_EMPTY_NON_TERMINAL = 7,
 } etcdhosts_status;
 
 /*

@@ -37,6 +37,10 @@ pub enum etcdhosts_status {
     ETCDHOSTS_INVALID_ARGUMENT = 5,
     /// A bug: Rust panicked and caught it. Answer SERVFAIL.
     ETCDHOSTS_PANIC = 6,
+    /// The name has no records but names exist below it, or it is a zone apex: answer
+    /// NODATA (never NXDOMAIN, RFC 8020), or hand it on where `fallthrough` covers it, as
+    /// for NXDOMAIN. Header only.
+    ETCDHOSTS_EMPTY_NON_TERMINAL = 7,
 }
 
 /// An instance; opaque to C.
@@ -150,6 +154,7 @@ pub unsafe extern "C" fn etcdhosts_lookup(
         Ok((Outcome::Answer, n)) => (etcdhosts_status::ETCDHOSTS_ANSWER, n),
         Ok((Outcome::NoData, n)) => (etcdhosts_status::ETCDHOSTS_NODATA, n),
         Ok((Outcome::NxDomain, n)) => (etcdhosts_status::ETCDHOSTS_NXDOMAIN, n),
+        Ok((Outcome::EmptyNonTerminal, n)) => (etcdhosts_status::ETCDHOSTS_EMPTY_NON_TERMINAL, n),
         Ok((Outcome::NotMine, _)) => (etcdhosts_status::ETCDHOSTS_NOT_MINE, 0),
         Ok((Outcome::BufferTooSmall(n), _)) => (etcdhosts_status::ETCDHOSTS_BUFFER_TOO_SMALL, n),
         Err(_) => (etcdhosts_status::ETCDHOSTS_PANIC, 0),

@@ -34,6 +34,9 @@ pub enum Outcome {
     NoData,
     /// The name is in our zones but unknown.
     NxDomain,
+    /// The name holds no records but names exist below it, or it is a zone apex: NODATA
+    /// for DNS (RFC 8020), yet unknown to a hosts file, so `fallthrough` may take it.
+    EmptyNonTerminal,
     /// Not ours: outside the zones, or a PTR we know nothing about.
     NotMine,
     /// The answer needs this many bytes.
@@ -145,14 +148,10 @@ impl TableBuilder {
     }
 
     fn entry_for(&mut self, name: &[u8]) -> u32 {
-        let hash = self.hasher.hash_one(name);
-        let (names, spans) = (&self.names, &self.spans);
-        let found = self
-            .index
-            .find(hash, |&e| name_of(names, spans[e as usize]) == name);
-        if let Some(&e) = found {
+        if let Some(e) = self.find(name) {
             return e;
         }
+        let hash = self.hasher.hash_one(name);
         let e = self.spans.len() as u32;
         self.spans
             .push((self.names.len() as u32, name.len() as u32));
@@ -164,7 +163,45 @@ impl TableBuilder {
         e
     }
 
-    pub fn build(self, revision: i64) -> Table {
+    /// Adds the zone apexes and every empty non-terminal (a name without records but with
+    /// names below it) as entries without addresses: such names exist in DNS, and a
+    /// NXDOMAIN for them would tell RFC 8020 resolvers that nothing exists below them.
+    fn add_empty_non_terminals(&mut self) {
+        for zone in self.options.zones.as_slice().to_vec() {
+            self.entry_for(zone.as_bytes());
+        }
+        let mut parent = Vec::with_capacity(256);
+        for i in 0..self.spans.len() {
+            let (start, len) = self.spans[i];
+            let mut name = &self.names[start as usize..(start + len) as usize];
+            // Walk up until a name that exists: its ancestors were added with it, and every
+            // walk ends at the latest at the zone apex, which exists.
+            while let Some(dot) = name.iter().position(|&b| b == b'.') {
+                name = &name[dot + 1..];
+                parent.clear();
+                parent.extend_from_slice(if name.is_empty() { b"." } else { name });
+                if self.find(&parent).is_some() {
+                    break;
+                }
+                self.entry_for(&parent);
+                let (start, len) = self.spans[i];
+                let end = (start + len) as usize;
+                name = &self.names[end - parent.len()..end];
+            }
+        }
+    }
+
+    fn find(&self, name: &[u8]) -> Option<u32> {
+        let (names, spans) = (&self.names, &self.spans);
+        self.index
+            .find(self.hasher.hash_one(name), |&e| {
+                name_of(names, spans[e as usize]) == name
+            })
+            .copied()
+    }
+
+    pub fn build(mut self, revision: i64) -> Table {
+        self.add_empty_non_terminals();
         let entries_len = self.spans.len();
         let (v4, v4_ranges) = group_by_entry(self.v4_pairs, entries_len);
         let (v6, v6_ranges) = group_by_entry(self.v6_pairs, entries_len);
@@ -284,9 +321,12 @@ impl Table {
         self.revision
     }
 
-    /// Number of distinct names.
+    /// Number of distinct names with records.
     pub fn names(&self) -> usize {
-        self.entries.len()
+        self.entries
+            .iter()
+            .filter(|e| e.v4_len + e.v6_len > 0)
+            .count()
     }
 
     /// Number of distinct (name, address) records.
@@ -379,11 +419,18 @@ impl Table {
         r4.iter().map(|x| x.1).chain(r6.iter().map(|x| x.1))
     }
 
-    /// The entry for `name` (lowercase FQDN): the exact name, else a `*.parent` wildcard.
+    /// The entry for `name` (lowercase FQDN): the exact name if it has records, else a
+    /// `*.parent` wildcard (also over an empty non-terminal, as the `hosts` plugin does),
+    /// else the empty non-terminal itself.
     fn resolve(&self, name: &[u8], buf: &mut [u8; 256]) -> Option<&Entry> {
-        if let Some(e) = self.find(name) {
-            return Some(e);
+        let exact = self.find(name);
+        if exact.is_some_and(|e| e.v4_len + e.v6_len > 0) {
+            return exact;
         }
+        self.find_wildcard(name, buf).or(exact)
+    }
+
+    fn find_wildcard(&self, name: &[u8], buf: &mut [u8; 256]) -> Option<&Entry> {
         let dot = name.iter().position(|&b| b == b'.')?;
         let parent = &name[dot..];
         if parent.len() < 2 || parent.len() + 1 > buf.len() {
@@ -416,6 +463,9 @@ impl Table {
         let Some(entry) = self.resolve(name, &mut wildcard_buf) else {
             return self.write_negative(Outcome::NxDomain, out);
         };
+        if entry.v4_len + entry.v6_len == 0 {
+            return self.write_negative(Outcome::EmptyNonTerminal, out);
+        }
         let (bytes, count) = match qtype {
             TYPE_A => (self.v4_of(entry).as_flattened(), entry.v4_len),
             TYPE_AAAA => (self.v6_of(entry).as_flattened(), entry.v6_len),

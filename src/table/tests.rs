@@ -280,8 +280,11 @@ fn lookup_cases_of_hosts_test() {
     answer("x.apps.example.com.", TYPE_A, &["5.6.7.8"]);
     // CoreDNS's case expects apps.example.com to match *.apps.example.com, but its check
     // never runs (hosts sends SERVFAIL without a message); a one-label wildcard does not
-    // cover its own parent.
-    assert_eq!(query(&t, "apps.example.com.", TYPE_A).0, Outcome::NxDomain);
+    // cover its own parent, which exists (as an empty non-terminal) because of it.
+    assert_eq!(
+        query(&t, "apps.example.com.", TYPE_A).0,
+        Outcome::EmptyNonTerminal
+    );
 
     // The name exists with another type: NODATA, with the negative TTL min(ttl, 30).
     for ty in [TYPE_AAAA, TYPE_MX, TYPE_TXT] {
@@ -320,7 +323,59 @@ fn exact_name_wins_over_wildcard() {
     // The exact name has no AAAA: NODATA, not the wildcard's address.
     assert_eq!(query(&t, "host.example.org.", TYPE_AAAA).0, Outcome::NoData);
     assert_eq!(query(&t, "other.example.org.", TYPE_AAAA).3, ["::9"]);
-    assert_eq!(query(&t, "example.org.", TYPE_A).0, Outcome::NxDomain);
+    assert_eq!(
+        query(&t, "example.org.", TYPE_A).0,
+        Outcome::EmptyNonTerminal
+    );
+}
+
+#[test]
+fn empty_non_terminals_and_zone_apexes_exist() {
+    let opts = TableOptions {
+        zones: Zones::new(&["example.org.", "example.net."]),
+        ..TableOptions::default()
+    };
+    let t = Table::from_texts(
+        opts,
+        &[b"10.0.0.1 a.b.c.example.org
+10.0.0.2 *.w.example.org
+10.0.0.3 b.example.org
+"],
+        5,
+    );
+    let ent = |q: &str| {
+        let (o, ttl, serial, _) = query(&t, q, TYPE_A);
+        assert_eq!((ttl, serial), (30, 5), "{q}");
+        o
+    };
+    for q in [
+        "b.c.example.org.",
+        "c.example.org.",
+        "w.example.org.",
+        "example.org.",
+        "example.net.",
+    ] {
+        assert_eq!(ent(q), Outcome::EmptyNonTerminal, "{q}");
+    }
+    // Names with records, and names that exist nowhere, are unchanged.
+    assert_eq!(query(&t, "b.example.org.", TYPE_A).3, ["10.0.0.3"]);
+    assert_eq!(query(&t, "x.w.example.org.", TYPE_A).3, ["10.0.0.2"]);
+    for q in ["d.example.org.", "x.a.b.c.example.org.", "x.example.net."] {
+        assert_eq!(ent(q), Outcome::NxDomain, "{q}");
+    }
+    assert_eq!(t.names(), 3);
+    assert_eq!(t.records(), 3);
+}
+
+#[test]
+fn a_wildcard_covers_an_empty_non_terminal_as_in_hosts() {
+    let t = table(
+        "10.0.0.9 *.example.org
+10.0.0.1 a.sub.example.org
+",
+    );
+    assert_eq!(query(&t, "sub.example.org.", TYPE_A).3, ["10.0.0.9"]);
+    assert_eq!(query(&t, "a.sub.example.org.", TYPE_A).3, ["10.0.0.1"]);
 }
 
 #[test]

@@ -227,8 +227,15 @@ example.org:%[4]d {
 	t.Run("wildcard", func(t *testing.T) {
 		answer(t, a, "udp", "x.apps.example.org.", dns.TypeA, 120, "10.0.0.9")
 		answer(t, a, "udp", "exact.apps.example.org.", dns.TypeA, 120, "10.0.0.10")
-		nxdomain(t, a, "apps.example.org.", dns.TypeA, "example.org.", 30)
 		nxdomain(t, a, "y.x.apps.example.org.", dns.TypeA, "example.org.", 30)
+	})
+	t.Run("empty non-terminals and the apex are NODATA, or fall through", func(t *testing.T) {
+		// apps.example.org has no records but *.apps.example.org is below it: it exists
+		// (RFC 8020), so it is NODATA, never NXDOMAIN; so is the zone apex.
+		nodata(t, a, "apps.example.org.", dns.TypeA, "example.org.", 30)
+		nodata(t, a, "example.org.", dns.TypeA, "example.org.", 30)
+		// A hosts file does not know it, so fallthrough takes it like an unknown name.
+		next(t, b, "apps.example.org.", dns.TypeA)
 	})
 	t.Run("NODATA with SOA", func(t *testing.T) {
 		nodata(t, a, "a.example.org.", dns.TypeAAAA, "example.org.", 30)
