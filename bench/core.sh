@@ -14,6 +14,7 @@ echo "date:    $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine: $(nproc) CPUs, $(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), kernel $(uname -r)"
 echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min; the figures are noisy above ~1)"
 echo "rustc:   $(rustc --version)"
+echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo ' + uncommitted changes to src/ or Cargo.toml')"
 echo "command: cargo bench --bench core${*:+ -- $*}"
 echo
 # Build first, quietly, so that compiler output does not mix with the figures.

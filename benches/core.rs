@@ -22,7 +22,7 @@ use etcdhosts::ffi::{
     etcdhosts_status,
 };
 use etcdhosts::hosts::{self, Zones};
-use etcdhosts::table::{Table, TableOptions, TYPE_A, TYPE_AAAA, TYPE_PTR};
+use etcdhosts::table::{Outcome, Table, TableOptions, TYPE_A, TYPE_AAAA, TYPE_PTR};
 
 const ZONE: &str = "example.com.";
 /// Distinct qnames per lookup run, in random order: far more than fit in L2, so every
@@ -86,7 +86,7 @@ fn v4_of(i: usize) -> [u8; 4] {
 }
 
 fn generate(lines: usize) -> Vec<u8> {
-    let mut text = Vec::with_capacity(lines * 48);
+    let mut text = Vec::with_capacity(lines * 56);
     for i in 0..lines {
         let kind = line_kind(i);
         if kind == Line::Comment {
@@ -154,7 +154,8 @@ fn verdict(value: f64, target: f64) -> &'static str {
 struct Queries {
     label: &'static str,
     qtype: u16,
-    expect: etcdhosts_status,
+    /// What `etcdhosts_lookup` must return, and what `Table::lookup` must.
+    expect: (etcdhosts_status, Outcome),
     text: Vec<u8>,
     ranges: Vec<(usize, usize)>,
 }
@@ -163,7 +164,7 @@ impl Queries {
     fn build(
         label: &'static str,
         qtype: u16,
-        expect: etcdhosts_status,
+        expect: (etcdhosts_status, Outcome),
         mut one: impl FnMut(&mut Vec<u8>) -> bool,
     ) -> Queries {
         let mut text = Vec::with_capacity(QUERIES * 40);
@@ -188,8 +189,9 @@ impl Queries {
 
 fn query_sets(lines: usize) -> Vec<Queries> {
     use etcdhosts_status::*;
+    const HIT: (etcdhosts_status, Outcome) = (ETCDHOSTS_ANSWER, Outcome::Answer);
     let mut rng = Rng(42);
-    let a_hit = Queries::build("A hit", TYPE_A, ETCDHOSTS_ANSWER, |q| {
+    let a_hit = Queries::build("A hit", TYPE_A, HIT, |q| {
         let i = rng.below(lines);
         matches!(line_kind(i), Line::V4 | Line::V4TwoNames) && {
             host_name(i, q);
@@ -198,14 +200,19 @@ fn query_sets(lines: usize) -> Vec<Queries> {
     });
     // Same shape of name, numbers past the end of the file: NXDOMAIN after the exact
     // probe and the `*.rackN.dcN.example.com.` wildcard probe, both misses.
-    let a_miss = Queries::build("A miss (NXDOMAIN)", TYPE_A, ETCDHOSTS_NXDOMAIN, |q| {
-        host_name(lines + rng.below(lines), q);
-        true
-    });
+    let a_miss = Queries::build(
+        "A miss (NXDOMAIN)",
+        TYPE_A,
+        (ETCDHOSTS_NXDOMAIN, Outcome::NxDomain),
+        |q| {
+            host_name(lines + rng.below(lines), q);
+            true
+        },
+    );
     let nodata = Queries::build(
         "AAAA on an A-only name (NODATA)",
         TYPE_AAAA,
-        ETCDHOSTS_NODATA,
+        (ETCDHOSTS_NODATA, Outcome::NoData),
         |q| {
             let i = rng.below(lines);
             matches!(line_kind(i), Line::V4 | Line::V4TwoNames) && {
@@ -214,7 +221,7 @@ fn query_sets(lines: usize) -> Vec<Queries> {
             }
         },
     );
-    let ptr = Queries::build("PTR hit", TYPE_PTR, ETCDHOSTS_ANSWER, |q| {
+    let ptr = Queries::build("PTR hit", TYPE_PTR, HIT, |q| {
         let i = rng.below(lines);
         matches!(line_kind(i), Line::V4 | Line::V4TwoNames) && {
             let [a, b, c, d] = v4_of(i);
@@ -226,17 +233,14 @@ fn query_sets(lines: usize) -> Vec<Queries> {
 }
 
 /// ns per call over the whole (rotating) set, median of `runs()` after one warm-up run.
-fn time_lookups(
-    qs: &Queries,
-    mut call: impl FnMut(&[u8], u16) -> etcdhosts_status,
-) -> (f64, f64, f64) {
+/// `call` answers one query and says whether the answer was the expected one.
+fn time_lookups(qs: &Queries, mut call: impl FnMut(&[u8], u16) -> bool) -> (f64, f64, f64) {
     let mut samples = Vec::new();
     for run in 0..=runs() {
         let started = Instant::now();
         let mut ok = 0usize;
         for &(start, len) in &qs.ranges {
-            let status = call(&qs.text[start..start + len], qs.qtype);
-            ok += (status == qs.expect) as usize;
+            ok += call(&qs.text[start..start + len], qs.qtype) as usize;
         }
         let ns = started.elapsed().as_nanos() as f64 / qs.ranges.len() as f64;
         assert_eq!(
@@ -353,7 +357,7 @@ fn bench_lookups() {
     for qs in &sets {
         let (ffi, ffi_min, _) = time_lookups(qs, |q, qtype| {
             // SAFETY: handle is live; q, out and written are live buffers of these lengths.
-            unsafe {
+            let status = unsafe {
                 etcdhosts_lookup(
                     handle,
                     q.as_ptr(),
@@ -363,17 +367,11 @@ fn bench_lookups() {
                     out.len(),
                     &mut written,
                 )
-            }
+            };
+            status == qs.expect.0
         });
         let (direct, direct_min, _) = time_lookups(qs, |q, qtype| {
-            use etcdhosts::Outcome::*;
-            match table.lookup(q, qtype, &mut out).0 {
-                Answer => etcdhosts_status::ETCDHOSTS_ANSWER,
-                NoData => etcdhosts_status::ETCDHOSTS_NODATA,
-                NxDomain => etcdhosts_status::ETCDHOSTS_NXDOMAIN,
-                NotMine => etcdhosts_status::ETCDHOSTS_NOT_MINE,
-                BufferTooSmall(_) => etcdhosts_status::ETCDHOSTS_BUFFER_TOO_SMALL,
-            }
+            table.lookup(q, qtype, &mut out).0 == qs.expect.1
         });
         let target = match qs.qtype {
             TYPE_A => format!(
@@ -397,13 +395,13 @@ fn bench_lookups() {
         let hot = Queries {
             label,
             qtype: TYPE_A,
-            expect: etcdhosts_status::ETCDHOSTS_ANSWER,
+            expect: all.expect,
             ranges: (0..QUERIES).map(|i| all.ranges[i % distinct]).collect(),
             text: all.text.clone(),
         };
         let (ffi, _, _) = time_lookups(&hot, |q, qtype| {
             // SAFETY: as above.
-            unsafe {
+            let status = unsafe {
                 etcdhosts_lookup(
                     handle,
                     q.as_ptr(),
@@ -413,13 +411,12 @@ fn bench_lookups() {
                     out.len(),
                     &mut written,
                 )
-            }
+            };
+            status == hot.expect.0
         });
-        let (direct, _, _) =
-            time_lookups(&hot, |q, qtype| match table.lookup(q, qtype, &mut out).0 {
-                etcdhosts::Outcome::Answer => etcdhosts_status::ETCDHOSTS_ANSWER,
-                _ => etcdhosts_status::ETCDHOSTS_PANIC,
-            });
+        let (direct, _, _) = time_lookups(&hot, |q, qtype| {
+            table.lookup(q, qtype, &mut out).0 == hot.expect.1
+        });
         println!(
             "{label:<34} {ffi:>9.1} ns {:>12} {direct:>9.1} ns  (reference, not a target)",
             ""
@@ -458,14 +455,19 @@ fn dram_latency_ns() -> f64 {
     median(samples).0
 }
 
-fn vm_rss_bytes() -> usize {
+/// A `kB` field of /proc/self/status (VmRSS: resident now, VmHWM: resident peak), in bytes.
+fn proc_status_bytes(field: &str) -> usize {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let kb: usize = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("no VmRSS in /proc/self/status");
+        .unwrap_or_else(|| panic!("no {field} in /proc/self/status"));
     kb * 1024
+}
+
+fn vm_rss_bytes() -> usize {
+    proc_status_bytes("VmRSS")
 }
 
 /// Runs in a fresh child process; prints one line of `key=value` for the parent.
@@ -473,19 +475,23 @@ fn memory_child() {
     const LINES: usize = 1_000_000;
     let before = vm_rss_bytes();
     let text = generate(LINES);
+    let text_len = text.len();
     let table = Table::from_texts(options(), &[&text], 1);
     drop(text);
     let after = vm_rss_bytes();
+    let peak = proc_status_bytes("VmHWM");
     // SAFETY: malloc_trim has no preconditions.
     unsafe { libc::malloc_trim(0) };
     let trimmed = vm_rss_bytes();
     println!(
-        "records={} names={} heap={} rss_growth={} rss_growth_trimmed={}",
+        "records={} names={} heap={} rss_growth={} rss_growth_trimmed={} text={} peak_growth={}",
         table.records(),
         table.names(),
         table.heap_bytes(),
         after.saturating_sub(before),
-        trimmed.saturating_sub(before)
+        trimmed.saturating_sub(before),
+        text_len,
+        peak.saturating_sub(before)
     );
     black_box(&table);
 }
@@ -523,6 +529,12 @@ fn bench_memory() {
         verdict(rss, MEMORY_TARGET_BYTES)
     );
     println!("  same, after malloc_trim(0):       {trimmed:6.1} B/record");
+    println!(
+        "peak VmRSS growth while building:   {:6.1} B/record  ({:.1} MB, the {:.1} MB text included)",
+        field("peak_growth") / records,
+        field("peak_growth") / 1e6,
+        field("text") / 1e6
+    );
 }
 
 fn main() {
