@@ -1,9 +1,10 @@
 //! The immutable lookup table: built once per update, read lock-free by every query.
 //!
-//! Layout, chosen for memory (about 60 bytes a record at 1M records) and for lookups that
-//! neither lock nor allocate: all names are concatenated in one byte vector, one small
-//! fixed-size `Entry` per name points at its addresses in two flat vectors, a hash index of
-//! entry numbers finds a name, and two vectors sorted by address answer PTR queries.
+//! Layout, chosen so that a lookup touches as few cache lines as possible and a record costs
+//! about 60 bytes: every name is one block in a single byte vector — its length, its address
+//! counts, the name, then its addresses — so a hit reads the hash index's control byte, its
+//! slot (the block's offset) and the block, nothing else. PTR queries use a second index
+//! from address to a run of (address, block) pairs sorted by address.
 
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -43,14 +44,35 @@ pub enum Outcome {
     BufferTooSmall(usize),
 }
 
+/// A name's block in [`Table::blocks`]: `[name_len: u8][v4 count: u32 LE][v6 count: u32 LE]
+/// [name][v4 addresses, 4 bytes each][v6 addresses, 16 bytes each]`. A block without
+/// addresses is an empty non-terminal or a zone apex.
+const BLOCK_HEADER: usize = 9;
+
 #[derive(Clone, Copy)]
-struct Entry {
-    name_start: u32,
-    name_len: u32,
-    v4_start: u32,
-    v4_len: u32,
-    v6_start: u32,
-    v6_len: u32,
+struct Block<'a> {
+    name: &'a [u8],
+    v4: &'a [u8],
+    v6: &'a [u8],
+}
+
+impl<'a> Block<'a> {
+    fn at(blocks: &'a [u8], offset: u32) -> Block<'a> {
+        let b = &blocks[offset as usize..];
+        let name_len = b[0] as usize;
+        let v4_len = u32::from_le_bytes([b[1], b[2], b[3], b[4]]) as usize * 4;
+        let v6_len = u32::from_le_bytes([b[5], b[6], b[7], b[8]]) as usize * 16;
+        let name_end = BLOCK_HEADER + name_len;
+        Block {
+            name: &b[BLOCK_HEADER..name_end],
+            v4: &b[name_end..name_end + v4_len],
+            v6: &b[name_end + v4_len..name_end + v4_len + v6_len],
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
 }
 
 /// Settings that shape a table, from the Corefile.
@@ -75,14 +97,15 @@ pub struct Table {
     options: TableOptions,
     revision: i64,
     hasher: foldhash::fast::RandomState,
+    /// Block offsets, hashed by name.
     index: HashTable<u32>,
-    names: Vec<u8>,
-    entries: Vec<Entry>,
-    v4: Vec<[u8; 4]>,
-    v6: Vec<[u8; 16]>,
-    /// (address, entry) sorted by address; entries in first-seen order per address.
+    blocks: Vec<u8>,
+    /// (address, block) sorted by address, a name's first-seen order kept per address, and
+    /// an index from an address hash to the start of its run.
     rev4: Vec<([u8; 4], u32)>,
     rev6: Vec<([u8; 16], u32)>,
+    rev_index: HashTable<u32>,
+    names: usize,
     records: usize,
     invalid_lines: usize,
     diagnostics: Vec<(String, Diagnostic)>,
@@ -124,9 +147,13 @@ impl TableBuilder {
     /// Adds one hosts text. Bad lines are counted and the first few kept as diagnostics,
     /// labelled with `source` (the etcd key, "inline", a file name).
     pub fn add_text(&mut self, source: &str, text: &[u8]) {
-        // Reserve roughly one record per 24 bytes of text to avoid regrowing on big files.
-        let guess = text.len() / 24;
-        self.v4_pairs.reserve(guess);
+        // Size the index once: growing it rehashes every name, a quarter of a big build.
+        let lines = text.iter().filter(|&&b| b == b'\n').count() + 1;
+        let (names, spans, hasher) = (&self.names, &self.spans, &self.hasher);
+        self.index.reserve(lines, |&e| {
+            hasher.hash_one(name_of(names, spans[e as usize]))
+        });
+        self.v4_pairs.reserve(lines);
         self.names.reserve(text.len() / 2);
         let keep = KEEP_DIAGNOSTICS.saturating_sub(self.diagnostics.len());
         let mut diagnostics = Vec::new();
@@ -202,60 +229,97 @@ impl TableBuilder {
 
     pub fn build(mut self, revision: i64) -> Table {
         self.add_empty_non_terminals();
-        let entries_len = self.spans.len();
-        let (v4, v4_ranges) = group_by_entry(self.v4_pairs, entries_len);
-        let (v6, v6_ranges) = group_by_entry(self.v6_pairs, entries_len);
-        let mut entries = Vec::with_capacity(entries_len);
-        let mut records = 0;
-        for (i, &(name_start, name_len)) in self.spans.iter().enumerate() {
-            let (v4_start, v4_len) = v4_ranges[i];
-            let (v6_start, v6_len) = v6_ranges[i];
-            records += (v4_len + v6_len) as usize;
-            entries.push(Entry {
-                name_start,
-                name_len,
-                v4_start,
-                v4_len,
-                v6_start,
-                v6_len,
-            });
+        let entries = self.spans.len();
+        let (v4, v4_ranges) = group_by_entry(self.v4_pairs, entries);
+        let (v6, v6_ranges) = group_by_entry(self.v6_pairs, entries);
+        let range = |(start, len): (u32, u32)| start as usize..(start + len) as usize;
+
+        let mut blocks = Vec::with_capacity(
+            entries * BLOCK_HEADER + self.names.len() + v4.len() * 4 + v6.len() * 16,
+        );
+        let mut offsets = Vec::with_capacity(entries);
+        let (mut names, mut records) = (0, 0);
+        for (i, &span) in self.spans.iter().enumerate() {
+            let (v4_addrs, v6_addrs) = (&v4[range(v4_ranges[i])], &v6[range(v6_ranges[i])]);
+            let name = name_of(&self.names, span);
+            offsets.push(u32::try_from(blocks.len()).expect("hosts data beyond 4 GiB"));
+            blocks.push(name.len() as u8);
+            blocks.extend_from_slice(&(v4_addrs.len() as u32).to_le_bytes());
+            blocks.extend_from_slice(&(v6_addrs.len() as u32).to_le_bytes());
+            blocks.extend_from_slice(name);
+            blocks.extend_from_slice(v4_addrs.as_flattened());
+            blocks.extend_from_slice(v6_addrs.as_flattened());
+            if !(v4_addrs.is_empty() && v6_addrs.is_empty()) {
+                names += 1;
+                records += v4_addrs.len() + v6_addrs.len();
+            }
         }
+        // The builder's index holds entry numbers; the same slots now hold block offsets
+        // (the hashes, of the names, do not change).
+        let mut index = self.index;
+        for slot in index.iter_mut() {
+            *slot = offsets[*slot as usize];
+        }
+
         let mut rev4 = Vec::new();
         let mut rev6 = Vec::new();
         if !self.options.no_reverse {
-            for (i, e) in entries.iter().enumerate() {
+            for (i, &span) in self.spans.iter().enumerate() {
                 // Wildcards name no single host, so they make no PTR.
-                if self.names[e.name_start as usize] == b'*' {
+                if self.names[span.0 as usize] == b'*' {
                     continue;
                 }
-                let i = i as u32;
-                let v4r = e.v4_start as usize..(e.v4_start + e.v4_len) as usize;
-                rev4.extend(v4[v4r].iter().map(|a| (*a, i)));
-                let v6r = e.v6_start as usize..(e.v6_start + e.v6_len) as usize;
-                rev6.extend(v6[v6r].iter().map(|a| (*a, i)));
+                rev4.extend(v4[range(v4_ranges[i])].iter().map(|a| (*a, offsets[i])));
+                rev6.extend(v6[range(v6_ranges[i])].iter().map(|a| (*a, offsets[i])));
             }
             // Stable: the names of one address keep their first-seen order.
             rev4.sort_by_key(|&(a, _)| a);
             rev6.sort_by_key(|&(a, _)| a);
         }
-        let mut names = self.names;
-        names.shrink_to_fit();
+        let rev_index = reverse_index(&self.hasher, &rev4, &rev6);
         Table {
             options: self.options,
             revision,
             hasher: self.hasher,
-            index: self.index,
-            names,
-            entries,
-            v4,
-            v6,
+            index,
+            blocks,
             rev4,
             rev6,
+            rev_index,
+            names,
             records,
             invalid_lines: self.invalid_lines,
             diagnostics: self.diagnostics,
         }
     }
+}
+
+/// Marks positions in `rev6` in the reverse index (positions in `rev4` are untagged).
+const V6_TAG: u32 = 1 << 31;
+
+/// Indexes the start of each address's run in `rev4` and `rev6` by the address's hash.
+fn reverse_index(
+    hasher: &foldhash::fast::RandomState,
+    rev4: &[([u8; 4], u32)],
+    rev6: &[([u8; 16], u32)],
+) -> HashTable<u32> {
+    let hash_at = |&p: &u32| match p & V6_TAG {
+        0 => hasher.hash_one(rev4[p as usize].0),
+        _ => hasher.hash_one(rev6[(p & !V6_TAG) as usize].0),
+    };
+    let mut index = HashTable::new();
+    for (i, (a, _)) in rev4.iter().enumerate() {
+        if i == 0 || rev4[i - 1].0 != *a {
+            index.insert_unique(hasher.hash_one(a), i as u32, hash_at);
+        }
+    }
+    for (i, (a, _)) in rev6.iter().enumerate() {
+        if i == 0 || rev6[i - 1].0 != *a {
+            index.insert_unique(hasher.hash_one(a), i as u32 | V6_TAG, hash_at);
+        }
+    }
+    index.shrink_to_fit(hash_at);
+    index
 }
 
 /// Counting sort of (entry, address) pairs into one flat vector with a (start, len) range
@@ -323,10 +387,7 @@ impl Table {
 
     /// Number of distinct names with records.
     pub fn names(&self) -> usize {
-        self.entries
-            .iter()
-            .filter(|e| e.v4_len + e.v6_len > 0)
-            .count()
+        self.names
     }
 
     /// Number of distinct (name, address) records.
@@ -349,26 +410,23 @@ impl Table {
 
     /// Bytes of heap this table holds, for the memory benchmark.
     pub fn heap_bytes(&self) -> usize {
-        self.names.capacity()
-            + self.entries.capacity() * std::mem::size_of::<Entry>()
-            + self.v4.capacity() * 4
-            + self.v6.capacity() * 16
+        self.blocks.capacity()
             + self.rev4.capacity() * std::mem::size_of::<([u8; 4], u32)>()
             + self.rev6.capacity() * std::mem::size_of::<([u8; 16], u32)>()
             + self.index.allocation_size()
+            + self.rev_index.allocation_size()
     }
 
-    fn find(&self, name: &[u8]) -> Option<&Entry> {
-        let hash = self.hasher.hash_one(name);
+    fn find(&self, name: &[u8]) -> Option<Block<'_>> {
+        let blocks = &self.blocks[..];
+        // Compare the name only: the cheapest check, on the block's first cache line.
+        let name_at = |off: u32| {
+            let b = &blocks[off as usize..];
+            &b[BLOCK_HEADER..BLOCK_HEADER + b[0] as usize]
+        };
         self.index
-            .find(hash, |&e| {
-                self.entry_name(&self.entries[e as usize]) == name
-            })
-            .map(|&e| &self.entries[e as usize])
-    }
-
-    fn entry_name(&self, e: &Entry) -> &[u8] {
-        &self.names[e.name_start as usize..(e.name_start + e.name_len) as usize]
+            .find(self.hasher.hash_one(name), |&off| name_at(off) == name)
+            .map(|&off| Block::at(blocks, off))
     }
 
     /// IPv4 addresses of `name` (any case), exact or through a wildcard.
@@ -376,7 +434,11 @@ impl Table {
         let (mut name_buf, mut buf) = ([0u8; 256], [0u8; 256]);
         normalize(name.as_bytes(), &mut name_buf)
             .and_then(|name| self.resolve(name, &mut buf))
-            .map(|e| self.v4_of(e).iter().map(|a| Ipv4Addr::from(*a)).collect())
+            .map(|b| {
+                b.v4.chunks_exact(4)
+                    .map(|a| Ipv4Addr::new(a[0], a[1], a[2], a[3]))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -385,52 +447,59 @@ impl Table {
         let (mut name_buf, mut buf) = ([0u8; 256], [0u8; 256]);
         normalize(name.as_bytes(), &mut name_buf)
             .and_then(|name| self.resolve(name, &mut buf))
-            .map(|e| self.v6_of(e).iter().map(|a| Ipv6Addr::from(*a)).collect())
+            .map(|b| {
+                b.v6.chunks_exact(16)
+                    .map(|a| Ipv6Addr::from(<[u8; 16]>::try_from(a).unwrap()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Names with the address `addr` (PTR targets), in first-seen order.
     pub fn lookup_addr(&self, addr: IpAddr) -> Vec<String> {
         self.reverse(addr)
-            .map(|e| {
-                String::from_utf8_lossy(self.entry_name(&self.entries[e as usize])).into_owned()
-            })
+            .map(|off| String::from_utf8_lossy(Block::at(&self.blocks, off).name).into_owned())
             .collect()
     }
 
-    fn v4_of(&self, e: &Entry) -> &[[u8; 4]] {
-        &self.v4[e.v4_start as usize..(e.v4_start + e.v4_len) as usize]
-    }
-
-    fn v6_of(&self, e: &Entry) -> &[[u8; 16]] {
-        &self.v6[e.v6_start as usize..(e.v6_start + e.v6_len) as usize]
-    }
-
+    /// Block offsets of the names with the address `addr`.
     fn reverse(&self, addr: IpAddr) -> impl Iterator<Item = u32> + '_ {
-        fn range<A: Ord + Copy>(v: &[(A, u32)], a: A) -> &[(A, u32)] {
-            let start = v.partition_point(|(x, _)| *x < a);
-            let end = start + v[start..].partition_point(|(x, _)| *x == a);
-            &v[start..end]
+        fn run<A: Eq + Copy>(v: &[(A, u32)], start: Option<u32>, a: A) -> &[(A, u32)] {
+            let Some(start) = start else { return &[] };
+            let run = &v[(start & !V6_TAG) as usize..];
+            &run[..run.iter().take_while(|(x, _)| *x == a).count()]
         }
         let (r4, r6) = match addr {
-            IpAddr::V4(a) => (range(&self.rev4, a.octets()), &[][..]),
-            IpAddr::V6(a) => (&[][..], range(&self.rev6, a.octets())),
+            IpAddr::V4(a) => {
+                let a = a.octets();
+                let start = self.rev_index.find(self.hasher.hash_one(a), |&p| {
+                    p & V6_TAG == 0 && self.rev4[p as usize].0 == a
+                });
+                (run(&self.rev4, start.copied(), a), &[][..])
+            }
+            IpAddr::V6(a) => {
+                let a = a.octets();
+                let start = self.rev_index.find(self.hasher.hash_one(a), |&p| {
+                    p & V6_TAG != 0 && self.rev6[(p & !V6_TAG) as usize].0 == a
+                });
+                (&[][..], run(&self.rev6, start.copied(), a))
+            }
         };
         r4.iter().map(|x| x.1).chain(r6.iter().map(|x| x.1))
     }
 
-    /// The entry for `name` (lowercase FQDN): the exact name if it has records, else a
+    /// The block for `name` (lowercase FQDN): the exact name if it has records, else a
     /// `*.parent` wildcard (also over an empty non-terminal, as the `hosts` plugin does),
     /// else the empty non-terminal itself.
-    fn resolve(&self, name: &[u8], buf: &mut [u8; 256]) -> Option<&Entry> {
+    fn resolve(&self, name: &[u8], buf: &mut [u8; 256]) -> Option<Block<'_>> {
         let exact = self.find(name);
-        if exact.is_some_and(|e| e.v4_len + e.v6_len > 0) {
+        if exact.is_some_and(|b| !b.is_empty()) {
             return exact;
         }
         self.find_wildcard(name, buf).or(exact)
     }
 
-    fn find_wildcard(&self, name: &[u8], buf: &mut [u8; 256]) -> Option<&Entry> {
+    fn find_wildcard(&self, name: &[u8], buf: &mut [u8; 256]) -> Option<Block<'_>> {
         let dot = name.iter().position(|&b| b == b'.')?;
         let parent = &name[dot..];
         if parent.len() < 2 || parent.len() + 1 > buf.len() {
@@ -460,18 +529,18 @@ impl Table {
             return (Outcome::NotMine, 0);
         }
         let mut wildcard_buf = [0u8; 256];
-        let Some(entry) = self.resolve(name, &mut wildcard_buf) else {
+        let Some(block) = self.resolve(name, &mut wildcard_buf) else {
             return self.write_negative(Outcome::NxDomain, out);
         };
-        if entry.v4_len + entry.v6_len == 0 {
+        if block.is_empty() {
             return self.write_negative(Outcome::EmptyNonTerminal, out);
         }
-        let (bytes, count) = match qtype {
-            TYPE_A => (self.v4_of(entry).as_flattened(), entry.v4_len),
-            TYPE_AAAA => (self.v6_of(entry).as_flattened(), entry.v6_len),
-            _ => (&[][..], 0),
+        let bytes = match qtype {
+            TYPE_A => block.v4,
+            TYPE_AAAA => block.v6,
+            _ => &[],
         };
-        if count == 0 {
+        if bytes.is_empty() {
             return self.write_negative(Outcome::NoData, out);
         }
         let need = OUT_HEADER_LEN + bytes.len();
@@ -498,27 +567,24 @@ impl Table {
         (outcome, OUT_HEADER_LEN)
     }
 
+    /// One pass: writes the names while they fit, counts what the whole answer needs.
     fn write_ptr(&self, addr: IpAddr, out: &mut [u8]) -> (Outcome, usize) {
         let mut need = OUT_HEADER_LEN;
-        let mut any = false;
-        for e in self.reverse(addr) {
-            need += 1 + self.entries[e as usize].name_len as usize;
-            any = true;
+        for off in self.reverse(addr) {
+            let name = Block::at(&self.blocks, off).name;
+            if need + 1 + name.len() <= out.len() {
+                out[need] = name.len() as u8;
+                out[need + 1..need + 1 + name.len()].copy_from_slice(name);
+            }
+            need += 1 + name.len();
         }
-        if !any {
+        if need == OUT_HEADER_LEN {
             return (Outcome::NotMine, 0);
         }
         if out.len() < need {
             return (Outcome::BufferTooSmall(need), need);
         }
         self.write_header(self.options.ttl, out);
-        let mut at = OUT_HEADER_LEN;
-        for e in self.reverse(addr) {
-            let name = self.entry_name(&self.entries[e as usize]);
-            out[at] = name.len() as u8;
-            out[at + 1..at + 1 + name.len()].copy_from_slice(name);
-            at += 1 + name.len();
-        }
         (Outcome::Answer, need)
     }
 }
