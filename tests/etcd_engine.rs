@@ -179,6 +179,37 @@ fn username_and_password_with_auth_enabled() {
 }
 
 #[test]
+fn expired_auth_tokens_are_refreshed() {
+    // Simple tokens expire after --auth-token-ttl seconds without use; the watch and every
+    // re-read after a broken connection must keep working on a fresh token.
+    let mut etcd = Etcd::start_with(EtcdOptions {
+        extra_args: vec!["--auth-token-ttl=1".into()],
+        ..EtcdOptions::default()
+    });
+    etcd.put("/etcdhosts", "10.0.0.1 token.example.org\n");
+    etcd.enable_auth("rootpw", "readerpw", "/etcdhosts");
+    let engine = Engine::start(Config {
+        username: Some("reader".into()),
+        password: Some("readerpw".into()),
+        ..config(&[&etcd.url], "/etcdhosts")
+    })
+    .unwrap();
+    assert_eq!(a(&engine, "token.example.org."), ip("10.0.0.1"));
+    // Let the token expire (polling a condition that only time makes true).
+    let since = std::time::Instant::now();
+    wait_for("token ttl to pass", DEADLINE, || {
+        since.elapsed() > Duration::from_secs(3)
+    });
+    etcd.put("/etcdhosts", "10.0.0.2 token.example.org\n");
+    wait_a(&engine, "token.example.org.", &ip("10.0.0.2"));
+    // A restart forces a new connection and a new read with an expired token in hand.
+    etcd.stop();
+    etcd.restart();
+    etcd.put("/etcdhosts", "10.0.0.3 token.example.org\n");
+    wait_a(&engine, "token.example.org.", &ip("10.0.0.3"));
+}
+
+#[test]
 fn tls_with_client_certificates() {
     let certs = Arc::new(Certs::new());
     let etcd = Etcd::start_with(EtcdOptions {

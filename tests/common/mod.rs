@@ -101,6 +101,8 @@ pub struct EtcdOptions {
     pub tls: Option<Arc<Certs>>,
     /// etcd's --max-request-bytes (default 1.5 MiB).
     pub max_request_bytes: Option<usize>,
+    /// Any other etcd flags.
+    pub extra_args: Vec<String>,
 }
 
 /// One etcd member on loopback. Stopped (killed) on drop; its data dir goes with it.
@@ -165,6 +167,7 @@ impl Etcd {
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
+        cmd.args(&self.options.extra_args);
         if let Some(bytes) = self.options.max_request_bytes {
             cmd.arg(format!("--max-request-bytes={bytes}"));
         }
