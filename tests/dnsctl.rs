@@ -201,10 +201,14 @@ fn help_config_and_offline_validate() {
         assert!(sub.contains(&format!("Usage: dnsctl {command}")), "{sub}");
     }
     assert!(help.contains("Exit codes"), "{help}");
+    // build.sh sets ETCDHOSTS_GIT_COMMIT; a plain cargo build says "unknown".
+    let commit = option_env!("ETCDHOSTS_GIT_COMMIT")
+        .filter(|c| !c.is_empty())
+        .unwrap_or("unknown");
     for flag in ["-v", "--version"] {
         assert_eq!(
             bare(&[flag]).ok().stdout.trim(),
-            format!("dnsctl {}", env!("CARGO_PKG_VERSION"))
+            format!("dnsctl {} (commit {commit})", env!("CARGO_PKG_VERSION"))
         );
     }
     bare(&["add", "onlyaname"]).fails(2, "IP");

@@ -20,6 +20,7 @@ mod view;
 mod write;
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use clap::{ArgAction, Parser, Subcommand};
 
@@ -38,6 +39,19 @@ the meantime, so two operators never silently overwrite each other.";
 
 const GLOBAL: &str = "Global options";
 
+/// The git commit this dnsctl was built from: build.sh sets `ETCDHOSTS_GIT_COMMIT`
+/// when it runs cargo; a plain `cargo build` says "unknown".
+const GIT_COMMIT: &str = match option_env!("ETCDHOSTS_GIT_COMMIT") {
+    Some(commit) if !commit.is_empty() => commit,
+    _ => "unknown",
+};
+
+/// What `dnsctl --version` prints after "dnsctl ": "0.1.0 (commit 8e4dff3)".
+fn version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| format!("{} (commit {GIT_COMMIT})", env!("CARGO_PKG_VERSION")))
+}
+
 const AFTER_HELP: &str = "\
 Config: --config FILE, else $DNSCTL_CONFIG, else ~/.dnsctl.yaml (`dnsctl config`
 prints an example).
@@ -49,7 +63,7 @@ someone else changed the key, nothing written; 6 key, revision or record not fou
 #[derive(Parser)]
 #[command(
     name = "dnsctl",
-    version,
+    version = version(),
     about = ABOUT,
     long_about = LONG_ABOUT,
     after_help = AFTER_HELP,

@@ -1,0 +1,404 @@
+#!/usr/bin/env bash
+# Tests the release path: `./build.sh --release VERSION` (default: build.sh's pinned
+# CoreDNS version), then what an operator does with its output:
+#   - build/release/ holds exactly the expected tarballs and a SHA256SUMS that verifies
+#     (and catches a changed byte);
+#   - every tarball has exactly the expected files, modes and owners;
+#   - the packed coredns and dnsctl report the etcdhosts version and git commit;
+#   - the packed coredns serves a record put into a real etcd (started here on free
+#     127.0.0.1 ports), over UDP and TCP; the packed dnsctl changes it; the container
+#     image's Corefile (packaging/docker/Corefile) works with its environment variables;
+#   - the systemd unit passes `systemd-analyze verify`, and the sysusers.d/tmpfiles.d
+#     files create the user and directories (where systemd's tools are installed);
+#   - an arm64 build runs `coredns -plugins`, `dnsctl --version` and serves a query under
+#     qemu-user (where qemu-aarch64 and the arm64 libc are installed).
+# A check that cannot run here is reported as "SKIP ... NOT checked", never as a pass.
+# The last line is "N passed, N failed"; the exit status is 1 on any failure.
+#
+#   tests/release/test_release.sh [COREDNS_VERSION]
+#
+# Needs etcd, etcdctl and dig. Everything it starts listens on 127.0.0.1 and is
+# stopped on exit.
+# shellcheck disable=SC2317,SC2016 # functions run through check/trap; bash -c and awk scripts
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BUILD="${ETCDHOSTS_BUILD_DIR:-$ROOT/build}"
+# Its own release directory: build/release/ stays what the last ./build.sh --release made.
+REL="$BUILD/release-test"
+export ETCDHOSTS_RELEASE_DIR="$REL"
+ver="${1:-$(sed -n 's/^DEFAULT_COREDNS_VERSION=//p' "$ROOT/build.sh")}"
+cargo_ver="$(awk -F'"' '/^\[/ { p = ($0 == "[package]") } p && /^version *=/ { print $2; exit }' "$ROOT/Cargo.toml")"
+export ETCDCTL_API=3
+
+passed=0 failed=0 skipped=0
+ok() {
+	echo "ok   - $*"
+	passed=$((passed + 1))
+}
+not_ok() {
+	echo "FAIL - $*"
+	failed=$((failed + 1))
+}
+skip() {
+	echo "SKIP - $* (NOT checked)"
+	skipped=$((skipped + 1))
+}
+# check DESCRIPTION CMD...: ok when CMD succeeds.
+check() {
+	local desc="$1"
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+finish() {
+	echo
+	[[ "$skipped" == 0 ]] || echo "($skipped checks NOT run here, see SKIP lines above)"
+	echo "$passed passed, $failed failed"
+	[[ "$failed" == 0 ]]
+	exit
+}
+
+tmp="$(mktemp -d)"
+pids=()
+cleanup() {
+	local pid
+	for pid in ${pids[@]+"${pids[@]}"}; do
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- build -------------------------------------------------------------------
+
+echo "== ./build.sh --release $ver"
+start=$SECONDS
+if "$ROOT/build.sh" --release "$ver" >"$tmp/build.log" 2>&1; then
+	ok "./build.sh --release $ver ($((SECONDS - start))s)"
+else
+	cat "$tmp/build.log"
+	not_ok "./build.sh --release $ver"
+	finish
+fi
+grep -E 'NOT (building|built)|warning' "$tmp/build.log" | sort -u
+
+# ---- the artifacts and their checksums ---------------------------------------
+
+echo "== $REL"
+arches=(amd64)
+if [[ -f "$REL/coredns_${ver}_linux_arm64.tgz" ]]; then
+	arches+=(arm64)
+else
+	why="$(sed -n 's/.*NOT building arm64: //p' "$tmp/build.log" | head -1)"
+	skip "arm64: build.sh did not build it: ${why:-no reason given}"
+fi
+expected=()
+for arch in "${arches[@]}"; do
+	expected+=("coredns_${ver}_linux_${arch}.tgz" "dnsctl_v${cargo_ver}_linux_${arch}.tgz")
+done
+expected+=(SHA256SUMS)
+check "build/release holds exactly: ${expected[*]}" \
+	diff <(printf '%s\n' "${expected[@]}" | sort) <(find "$REL" -mindepth 1 -printf '%f\n' | sort)
+check "SHA256SUMS lists every tarball" \
+	diff <(printf '%s\n' "${expected[@]}" | grep '\.tgz$' | sort) <(awk '{ print $2 }' "$REL/SHA256SUMS" | sort)
+check "sha256sum -c SHA256SUMS" bash -c "cd '$REL' && sha256sum -c SHA256SUMS"
+# The check is real: one changed byte fails it.
+mkdir -p "$tmp/tamper"
+dnsctl_tgz="dnsctl_v${cargo_ver}_linux_amd64.tgz"
+cp "$REL/SHA256SUMS" "$REL/$dnsctl_tgz" "$tmp/tamper/" 2>/dev/null
+printf 'x' | dd of="$tmp/tamper/$dnsctl_tgz" bs=1 seek=100 conv=notrunc status=none 2>/dev/null
+check "sha256sum -c fails for a tarball with one changed byte" \
+	bash -c "cd '$tmp/tamper' && ! sha256sum -c --ignore-missing SHA256SUMS >/dev/null 2>&1"
+for f in "$REL"/*.tgz; do
+	printf '     %-40s %10s bytes\n' "$(basename "$f")" "$(stat -c %s "$f")"
+done
+
+# ---- file lists --------------------------------------------------------------
+
+coredns_files="./
+./Corefile.example
+./LICENSE
+./README.md
+./coredns
+./dnsctl
+./systemd/
+./systemd/coredns.service
+./systemd/sysusers.d/
+./systemd/sysusers.d/coredns.conf
+./systemd/tmpfiles.d/
+./systemd/tmpfiles.d/coredns.conf"
+dnsctl_files="./
+./LICENSE
+./README.md
+./dnsctl"
+# modes_ok TGZ EXECUTABLES_REGEX: owner root, the executables 0755, files 0644, dirs 0755.
+modes_ok() {
+	tar -tvzf "$1" | awk -v exe="$2" '
+		{ name = $6; sub(/^\.\//, "", name) }
+		$2 != "0/0" { print "owner " $2 ": " $6; bad = 1 }
+		/^d/ && $1 != "drwxr-xr-x" { print $1 " " $6; bad = 1 }
+		/^-/ && name ~ exe && $1 != "-rwxr-xr-x" { print $1 " " $6; bad = 1 }
+		/^-/ && name !~ exe && $1 != "-rw-r--r--" { print $1 " " $6; bad = 1 }
+		/^[^d-]/ { print "not a file: " $6; bad = 1 }
+		END { exit bad }'
+}
+for arch in "${arches[@]}"; do
+	tgz="$REL/coredns_${ver}_linux_${arch}.tgz"
+	check "coredns_${ver}_linux_${arch}.tgz: file list" diff <(echo "$coredns_files") <(tar -tzf "$tgz" | sort)
+	check "coredns_${ver}_linux_${arch}.tgz: modes and owners" modes_ok "$tgz" '^(coredns|dnsctl)$'
+	tgz="$REL/dnsctl_v${cargo_ver}_linux_${arch}.tgz"
+	check "dnsctl_v${cargo_ver}_linux_${arch}.tgz: file list" diff <(echo "$dnsctl_files") <(tar -tzf "$tgz" | sort)
+	check "dnsctl_v${cargo_ver}_linux_${arch}.tgz: modes and owners" modes_ok "$tgz" '^dnsctl$'
+	mkdir -p "$tmp/$arch"
+	tar -xzf "$REL/coredns_${ver}_linux_${arch}.tgz" -C "$tmp/$arch"
+	check "coredns_${ver}_linux_${arch}.tgz: LICENSE is the Apache License 2.0" \
+		grep -q 'Apache License' "$tmp/$arch/LICENSE"
+	check "coredns_${ver}_linux_${arch}.tgz: dnsctl is the one in dnsctl_v${cargo_ver}_linux_${arch}.tgz" \
+		cmp -s "$tmp/$arch/dnsctl" <(tar -xzOf "$tgz" ./dnsctl)
+done
+
+# ---- versions ----------------------------------------------------------------
+
+echo "== versions"
+if [[ -n "${ETCDHOSTS_GIT_COMMIT:-}" ]]; then
+	commit="$ETCDHOSTS_GIT_COMMIT"
+else
+	commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+fi
+# run_arch ARCH CMD...: natively, or an arm64 binary under qemu-user.
+run_arch() {
+	local arch="$1"
+	shift
+	case "$arch" in
+	amd64) "$@" ;;
+	arm64) qemu-aarch64 -L /usr/aarch64-linux-gnu "$@" ;;
+	esac
+}
+runnable=(amd64)
+if [[ " ${arches[*]} " == *" arm64 "* ]]; then
+	if ! command -v qemu-aarch64 >/dev/null; then
+		skip "arm64: coredns -plugins, dnsctl --version and a query under qemu-user: qemu-aarch64 is not installed (Debian: apt-get install qemu-user)"
+	elif [[ ! -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ]]; then
+		skip "arm64: coredns -plugins, dnsctl --version and a query under qemu-user: no arm64 glibc in /usr/aarch64-linux-gnu (Debian: apt-get install libc6-arm64-cross)"
+	else
+		runnable+=(arm64)
+	fi
+fi
+for arch in "${runnable[@]}"; do
+	plugins="$(run_arch "$arch" "$tmp/$arch/coredns" -plugins 2>&1)"
+	check "$arch: coredns -plugins lists etcdhosts" grep -Eqx '[[:space:]]*(dns\.)?etcdhosts' <<<"$plugins"
+	version="$(run_arch "$arch" "$tmp/$arch/coredns" -version 2>&1)"
+	echo "     $(tr '\n' ' ' <<<"$version")"
+	check "$arch: coredns -version says CoreDNS-${ver#v} and 'etcdhosts $cargo_ver (commit $commit...)'" \
+		bash -c 'grep -qx "CoreDNS-$1" <<<"$3" && grep -q "etcdhosts $2 (commit $4\(-dirty\)\?)" <<<"$3"' \
+		_ "${ver#v}" "$cargo_ver" "$version" "$commit"
+	version="$(run_arch "$arch" "$tmp/$arch/dnsctl" --version 2>&1)"
+	echo "     $version"
+	check "$arch: dnsctl --version says 'dnsctl $cargo_ver (commit $commit...)'" \
+		grep -qx "dnsctl $cargo_ver (commit $commit\(-dirty\)\?)" <<<"$version"
+done
+
+# ---- serving from a real etcd ------------------------------------------------
+
+echo "== serving from etcd"
+used_ports=" "
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+	local p
+	while :; do
+		# Below Linux's ephemeral ports (32768-60999), which outgoing connections take.
+		p=$((20000 + RANDOM % 12000))
+		[[ "$used_ports" != *" $p "* ]] && port_free "$p" && break
+	done
+	used_ports+="$p "
+	echo "$p"
+}
+# until_answer DEADLINE_SECONDS PORT NAME WANT [DIG_ARGS...]: poll until dig answers WANT.
+until_answer() {
+	local deadline=$((SECONDS + $1)) port="$2" name="$3" want="$4" got=""
+	shift 4
+	while ((SECONDS < deadline)); do
+		got="$(dig @127.0.0.1 -p "$port" "$name" A +short +time=1 +tries=1 "$@" 2>/dev/null)"
+		[[ "$got" == "$want" ]] && return 0
+		sleep 0.2
+	done
+	echo "     $name: got '${got}', want '$want'" >&2
+	return 1
+}
+
+for tool in etcd etcdctl dig; do
+	if ! command -v "$tool" >/dev/null; then
+		not_ok "serving: $tool is not installed (Debian: etcd-server, etcd-client, dnsutils)"
+		finish
+	fi
+done
+
+# start_etcd: a single-node etcd on free ports; retries when a port was taken meanwhile.
+start_etcd() {
+	local client_port peer_port deadline
+	for _ in 1 2 3; do
+		client_port="$(free_port)" peer_port="$(free_port)"
+		endpoint="http://127.0.0.1:$client_port"
+		rm -rf "$tmp/etcd"
+		etcd --name release-test --data-dir "$tmp/etcd" \
+			--listen-client-urls "$endpoint" --advertise-client-urls "$endpoint" \
+			--listen-peer-urls "http://127.0.0.1:$peer_port" \
+			--initial-advertise-peer-urls "http://127.0.0.1:$peer_port" \
+			--initial-cluster "release-test=http://127.0.0.1:$peer_port" >"$tmp/etcd.log" 2>&1 &
+		etcd_pid=$!
+		pids+=("$etcd_pid")
+		deadline=$((SECONDS + 30))
+		while kill -0 "$etcd_pid" 2>/dev/null && ((SECONDS < deadline)); do
+			etcdctl --endpoints "$endpoint" --dial-timeout 1s endpoint health >/dev/null 2>&1 && return 0
+			sleep 0.2
+		done
+		kill "$etcd_pid" 2>/dev/null
+		grep -q 'address already in use' "$tmp/etcd.log" || break
+	done
+	tail -20 "$tmp/etcd.log"
+	return 1
+}
+endpoint=""
+if ! start_etcd; then
+	not_ok "etcd did not start on $endpoint"
+	finish
+fi
+ok "etcd on $endpoint"
+check "etcdctl put /etcdhosts" \
+	etcdctl --endpoints "$endpoint" put /etcdhosts "10.11.12.13 release-test.example.org" >/dev/null
+
+# start_coredns NAME CONF_TEMPLATE ARCH: run the unpacked coredns of ARCH with the Corefile
+# CONF_TEMPLATE (PORT replaced by a free port); prints the port. Retries on a port
+# another process took meanwhile.
+start_coredns() {
+	local name="$1" template="$2" arch="$3" port pid
+	for _ in 1 2 3; do
+		port="$(free_port)"
+		sed "s/PORT/$port/g" "$template" >"$tmp/$name.Corefile"
+		(cd "$tmp/$arch" && exec env ETCD_ENDPOINT="$endpoint" ETCDHOSTS_KEY=/etcdhosts \
+			bash -c 'if [[ "$1" == arm64 ]]; then exec qemu-aarch64 -L /usr/aarch64-linux-gnu ./coredns -conf "$2"; else exec ./coredns -conf "$2"; fi' \
+			_ "$arch" "$tmp/$name.Corefile") >"$tmp/$name.log" 2>&1 &
+		pid=$!
+		pids+=("$pid")
+		# Give it time to fail on a taken port (it logs "CoreDNS-" once listening).
+		local deadline=$((SECONDS + 30))
+		while kill -0 "$pid" 2>/dev/null && ! grep -q '^CoreDNS-' "$tmp/$name.log" && ((SECONDS < deadline)); do
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+		grep -q 'address already in use' "$tmp/$name.log" || break
+	done
+	cat "$tmp/$name.log" >&2
+	return 1
+}
+
+cat >"$tmp/plain.Corefile.in" <<EOF
+.:PORT {
+    bind 127.0.0.1
+    etcdhosts example.org {
+        key /etcdhosts
+        endpoint $endpoint
+        ttl 30
+    }
+}
+EOF
+dnsctl_config="$tmp/dnsctl.yaml"
+cat >"$dnsctl_config" <<EOF
+dnskey: /etcdhosts
+etcd:
+  endpoints:
+    - $endpoint
+  timeout: 5s
+EOF
+
+for arch in "${runnable[@]}"; do
+	if ! port="$(start_coredns "plain-$arch" "$tmp/plain.Corefile.in" "$arch")"; then
+		not_ok "$arch: the packed coredns did not start"
+		continue
+	fi
+	ok "$arch: the packed coredns runs on 127.0.0.1:$port"
+	wait_s=15
+	[[ "$arch" == amd64 ]] || wait_s=60
+	check "$arch: dig @127.0.0.1 -p $port release-test.example.org (UDP) answers 10.11.12.13" \
+		until_answer "$wait_s" "$port" release-test.example.org 10.11.12.13
+	check "$arch: the same over TCP" \
+		until_answer "$wait_s" "$port" release-test.example.org 10.11.12.13 +tcp
+	name="dnsctl-$arch.example.org"
+	check "$arch: the packed dnsctl adds $name" \
+		run_arch "$arch" "$tmp/$arch/dnsctl" -c "$dnsctl_config" add "$name" 10.11.12.14
+	check "$arch: ... and the packed coredns serves it" until_answer "$wait_s" "$port" "$name" 10.11.12.14
+done
+
+# The container image's Corefile, with its environment variables; ports and the
+# snapshot path moved to this test's.
+docker_conf="$ROOT/packaging/docker/Corefile"
+sed -e 's/^\.:53 /.:PORT /' -e 's/prometheus :9153/prometheus 127.0.0.1:METRICS/' \
+	-e 's/ready :8181/ready 127.0.0.1:READY/' -e "s#/var/lib/coredns/#$tmp/#" "$docker_conf" |
+	sed -e "s/METRICS/$(free_port)/" -e "s/READY/$(free_port)/" >"$tmp/docker.Corefile.in"
+sed -i 's/^\(\.:PORT {\)$/\1\n    bind 127.0.0.1/' "$tmp/docker.Corefile.in"
+if ! grep -q '^\.:PORT {' "$tmp/docker.Corefile.in"; then
+	not_ok "packaging/docker/Corefile: no '.:53 {' server block"
+elif port="$(start_coredns docker "$tmp/docker.Corefile.in" amd64)"; then
+	check "packaging/docker/Corefile (ETCD_ENDPOINT, ETCDHOSTS_KEY from the environment) serves release-test.example.org" \
+		until_answer 15 "$port" release-test.example.org 10.11.12.13
+	deadline=$((SECONDS + 10))
+	until [[ -s "$tmp/etcdhosts.snapshot" ]] || ((SECONDS >= deadline)); do sleep 0.2; done
+	check "packaging/docker/Corefile: the snapshot file is written" grep -q release-test "$tmp/etcdhosts.snapshot"
+else
+	not_ok "packaging/docker/Corefile: coredns did not start"
+fi
+
+# ---- systemd -----------------------------------------------------------------
+
+echo "== systemd"
+unit="$tmp/amd64/systemd/coredns.service"
+check "coredns.service runs /usr/bin/coredns as User=coredns with only CAP_NET_BIND_SERVICE" \
+	bash -c "grep -qx 'ExecStart=/usr/bin/coredns -conf /etc/coredns/Corefile' '$unit' &&
+		grep -qx 'User=coredns' '$unit' && grep -qx 'AmbientCapabilities=CAP_NET_BIND_SERVICE' '$unit' &&
+		grep -qx 'CapabilityBoundingSet=CAP_NET_BIND_SERVICE' '$unit' && grep -qx 'NoNewPrivileges=true' '$unit'"
+units_dir=""
+for d in /usr/lib/systemd/system /lib/systemd/system; do
+	[[ -f "$d/multi-user.target" ]] && units_dir="$d" && break
+done
+if ! command -v systemd-analyze >/dev/null; then
+	skip "systemd-analyze verify coredns.service: systemd-analyze is not installed"
+elif [[ -z "$units_dir" ]]; then
+	skip "systemd-analyze verify coredns.service: no systemd units (multi-user.target) on this machine"
+else
+	# A root as after the install: the packed coredns in /usr/bin, the unit in /etc.
+	sysroot="$tmp/sysroot"
+	mkdir -p "$sysroot/usr/bin" "$sysroot/bin" "$sysroot/etc/systemd/system" "$sysroot/usr/lib/systemd"
+	cp -a "$units_dir" "$sysroot/usr/lib/systemd/system"
+	cp "$tmp/amd64/coredns" "$sysroot/usr/bin/coredns"
+	cp "$(type -P kill)" "$sysroot/bin/kill"
+	cp "$unit" "$sysroot/etc/systemd/system/coredns.service"
+	out="$(systemd-analyze verify --root="$sysroot" coredns.service 2>&1)"
+	rc=$?
+	[[ -z "$out" ]] || printf '%s\n' "$out" | sed 's/^/     /'
+	check "systemd-analyze verify coredns.service: no errors, no warnings" test "$rc" = 0 -a -z "$out"
+	# The check is real: a broken unit makes it complain.
+	sed -e 's/^Type=simple/Type=bogus/' "$unit" >"$sysroot/etc/systemd/system/broken.service"
+	check "systemd-analyze verify complains about a broken unit" \
+		bash -c "systemd-analyze verify --root='$sysroot' broken.service 2>&1 | grep -q bogus"
+fi
+if ! command -v systemd-sysusers >/dev/null || ! command -v systemd-tmpfiles >/dev/null; then
+	skip "sysusers.d and tmpfiles.d files: systemd-sysusers or systemd-tmpfiles is not installed"
+else
+	r="$tmp/sysusers-root"
+	mkdir -p "$r/etc"
+	check "systemd-sysusers creates the user coredns" \
+		systemd-sysusers --root="$r" "$tmp/amd64/systemd/sysusers.d/coredns.conf" 2>/dev/null
+	check "... an unprivileged system user without a login shell, home /var/lib/coredns" \
+		awk -F: '$1 == "coredns" && $3 > 0 && $3 < 1000 && $6 == "/var/lib/coredns" && $7 ~ /nologin$/ { found = 1 } END { exit !found }' "$r/etc/passwd"
+	check "systemd-tmpfiles --create" systemd-tmpfiles --root="$r" --create "$tmp/amd64/systemd/tmpfiles.d/coredns.conf"
+	uid="$(awk -F: '$1 == "coredns" { print $3 }' "$r/etc/passwd")"
+	check "... makes /var/lib/coredns owned by coredns, mode 750, and /etc/coredns" \
+		bash -c "[[ \"\$(stat -c '%u %a' '$r/var/lib/coredns')\" == '$uid 750' && -d '$r/etc/coredns' ]]"
+fi
+
+finish
