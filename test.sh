@@ -24,7 +24,7 @@ cargo build --release --lib
   go test -count=1 ./...
 )
 
-step "end-to-end: build CoreDNS (./build.sh), then real etcd + CoreDNS over UDP/TCP"
+step "end-to-end and fault tests: build CoreDNS (./build.sh), then real etcd (single and 3-member clusters) + CoreDNS over UDP/TCP"
 ETCDHOSTS_COREDNS_ONLY=1 ./build.sh
 (
   cd tests/e2e
@@ -32,11 +32,11 @@ ETCDHOSTS_COREDNS_ONLY=1 ./build.sh
   [ -z "$unformatted" ] || { echo "gofmt needed: $unformatted"; exit 1; }
   go vet ./...
   log="$(mktemp)"
-  if ! go test -count=1 -v ./... >"$log" 2>&1; then
+  if ! go test -count=1 -timeout 20m -v ./... >"$log" 2>&1; then
     cat "$log"
     exit 1
   fi
-  grep -E '^(--- |ok )|latency' "$log"
+  grep -E '^(--- |ok )|latency|RESULT|netem' "$log"
   rm -f "$log"
 )
 

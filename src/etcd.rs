@@ -306,5 +306,60 @@ pub fn explain(config: &Config, e: etcd_client::Error) -> String {
         message.push_str(&s.to_string());
         source = s.source();
     }
+    if let Some(hint) = tls_hint(&message) {
+        message.push_str(" (");
+        message.push_str(hint);
+        message.push(')');
+    }
     message
+}
+
+/// What a TLS failure buried in a transport error means for the `tls` option. rustls words
+/// a certificate etcd refused as the TLS alert etcd sent, and a certificate we refused as
+/// "invalid peer certificate".
+fn tls_hint(message: &str) -> Option<&'static str> {
+    const REFUSED_ALERTS: [&str; 6] = [
+        "received fatal alert: BadCertificate",
+        "received fatal alert: CertificateExpired",
+        "received fatal alert: CertificateRequired",
+        "received fatal alert: UnknownCA",
+        "received fatal alert: CertificateUnknown",
+        "received fatal alert: UnsupportedCertificate",
+    ];
+    if REFUSED_ALERTS.iter().any(|alert| message.contains(alert)) {
+        return Some(
+            "etcd refused the client certificate: it is missing, expired, or not signed by a \
+             CA etcd trusts (--trusted-ca-file); check the certificate and key of the tls option",
+        );
+    }
+    if !message.contains("invalid peer certificate") {
+        return None;
+    }
+    Some(if message.contains("UnknownIssuer") {
+        "etcd's server certificate is not signed by the CA of the tls option"
+    } else if message.contains("Expired") {
+        "etcd's server certificate has expired (or is not valid yet: check the clock)"
+    } else if message.contains("NotValidForName") {
+        "etcd's server certificate does not name the endpoint's host"
+    } else {
+        "etcd's server certificate was not accepted; check the CA of the tls option"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tls_hint;
+
+    #[test]
+    fn tls_failures_get_a_hint_naming_the_side_at_fault() {
+        let refused = "grpc request error: transport error: received fatal alert: BadCertificate";
+        assert!(tls_hint(refused)
+            .unwrap()
+            .contains("refused the client certificate"));
+        let unknown = "tcp connect error: invalid peer certificate: UnknownIssuer";
+        assert!(tls_hint(unknown).unwrap().contains("not signed by the CA"));
+        let expired = "invalid peer certificate: Expired";
+        assert!(tls_hint(expired).unwrap().contains("expired"));
+        assert_eq!(tls_hint("tcp connect error: Connection refused"), None);
+    }
 }

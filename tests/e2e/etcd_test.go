@@ -29,6 +29,10 @@ type etcdServer struct {
 	// for etcdctl
 	user, password string
 	clientTLS      *pkiFiles
+	// Cluster membership (etcdCluster); empty for a single member named "e2e".
+	name, initialCluster, clusterToken string
+	// extraArgs are appended to etcd's command line (e.g. --auth-token-ttl).
+	extraArgs []string
 }
 
 func (e *etcdServer) url() string {
@@ -56,28 +60,58 @@ func startEtcd(t testing.TB) *etcdServer {
 
 func (e *etcdServer) start(t testing.TB) {
 	t.Helper()
-	peer := fmt.Sprintf("http://127.0.0.1:%d", e.peerPort)
+	e.launch(t)
+	e.waitHealthy(t, 20*time.Second)
+}
+
+func (e *etcdServer) peerURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d", e.peerPort)
+}
+
+// launch starts the etcd process without waiting for it: a cluster member only
+// becomes healthy once a quorum of its peers runs too.
+func (e *etcdServer) launch(t testing.TB) {
+	t.Helper()
+	peer := e.peerURL()
+	name, cluster := e.name, e.initialCluster
+	if name == "" {
+		name, cluster = "e2e", "e2e="+peer
+	}
 	args := []string{"etcd",
-		"--name", "e2e",
+		"--name", name,
 		"--data-dir", e.dataDir,
 		"--listen-client-urls", e.url(),
 		"--advertise-client-urls", e.url(),
 		"--listen-peer-urls", peer,
 		"--initial-advertise-peer-urls", peer,
-		"--initial-cluster", "e2e=" + peer,
+		"--initial-cluster", cluster,
 		"--initial-cluster-state", "new",
 		"--logger", "zap",
 		"--log-level", "warn",
 		"--log-outputs", "stderr",
 		"--snapshot-count", "100000",
 	}
+	if e.clusterToken != "" {
+		args = append(args, "--initial-cluster-token", e.clusterToken)
+	}
 	if e.tls != nil {
 		args = append(args,
 			"--cert-file", e.tls.serverCert, "--key-file", e.tls.serverKey,
 			"--trusted-ca-file", e.tls.ca, "--client-cert-auth")
 	}
-	e.proc = startProc(t, fmt.Sprintf("etcd:%d", e.clientPort), nil, "", args...)
-	waitFor(t, 20*time.Second, "etcd to answer", func() (bool, string) {
+	args = append(args, e.extraArgs...)
+	label := fmt.Sprintf("etcd:%d", e.clientPort)
+	if e.name != "" {
+		label = fmt.Sprintf("etcd %s:%d", e.name, e.clientPort)
+	}
+	e.proc = startProc(t, label, nil, "", args...)
+}
+
+// waitHealthy waits until etcdctl endpoint health succeeds (the member has a
+// leader and answers a read).
+func (e *etcdServer) waitHealthy(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	waitFor(t, timeout, "etcd to answer", func() (bool, string) {
 		if e.proc.exited() {
 			t.Fatalf("etcd exited: %v\n%s", e.proc.err, e.proc.out.String())
 		}
@@ -92,14 +126,15 @@ func (e *etcdServer) stop(t testing.TB) { e.proc.stop(t) }
 func (e *etcdServer) ctl(t testing.TB, args ...string) (string, error) {
 	t.Helper()
 	full := []string{"--endpoints", e.url(), "--dial-timeout", "2s", "--command-timeout", "5s"}
-	if e.user != "" {
-		full = append(full, "--user", e.user+":"+e.password)
-	}
 	if c := e.clientTLS; c != nil {
 		full = append(full, "--cacert", c.ca, "--cert", c.clientCert, "--key", c.clientKey)
 	}
 	cmd := exec.Command("etcdctl", append(full, args...)...)
 	cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
+	if e.user != "" {
+		// In the environment, not on the command line: argv is world-readable (ps).
+		cmd.Env = append(cmd.Env, "ETCDCTL_USER="+e.user+":"+e.password)
+	}
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
@@ -152,21 +187,38 @@ func headerRevision(t testing.TB, out string) int64 {
 // etcdctl keeps working as root afterwards.
 func (e *etcdServer) enableAuth(t testing.TB, user, password, prefix string) {
 	t.Helper()
-	e.mustCtl(t, "user", "add", "root:rootpw")
+	e.addUser(t, "root", "rootpw")
 	e.mustCtl(t, "user", "grant-role", "root", "root")
 	e.mustCtl(t, "role", "add", "hosts-reader")
 	e.mustCtl(t, "role", "grant-permission", "hosts-reader", "--prefix=true", "read", prefix)
-	e.mustCtl(t, "user", "add", user+":"+password)
+	e.addUser(t, user, password)
 	e.mustCtl(t, "user", "grant-role", user, "hosts-reader")
 	e.mustCtl(t, "auth", "enable")
 	e.user, e.password = "root", "rootpw"
 }
 
+// addUser creates an etcd user through the JSON gateway: the password travels
+// in a request body, never on a command line (ps). (etcdctl's stdin would cut a
+// password at its first space.)
+func (e *etcdServer) addUser(t testing.TB, user, password string) {
+	t.Helper()
+	if e.scheme != "http" {
+		t.Fatalf("addUser: plain http etcd only")
+	}
+	if err := newGW(5*time.Second, nil).call(e.url(), "/v3/auth/user/add", map[string]string{"name": user, "password": password}, nil); err != nil {
+		t.Fatalf("adding etcd user %s: %v", user, err)
+	}
+}
+
 // pkiFiles: a CA, a server certificate for 127.0.0.1 and a client certificate.
 type pkiFiles struct {
 	ca, serverCert, serverKey, clientCert, clientKey string
-	// otherCA signs nothing we use: a CA etcd does not trust.
+	// otherCA is a CA etcd does not trust.
 	otherCA string
+	// expiredCert: a client certificate from the right CA whose validity ended an hour ago.
+	expiredCert, expiredKey string
+	// strangerCert: a client certificate signed by otherCA.
+	strangerCert, strangerKey string
 }
 
 // newPKI writes a fresh CA, server and client certificates (ECDSA P-256) to dir.
@@ -221,37 +273,46 @@ func newPKI(t testing.TB, dir string) *pkiFiles {
 		return c, k, der
 	}
 	caCert, caKey, caDER := newCA("etcdhosts e2e CA")
-	_, _, otherDER := newCA("untrusted CA")
+	otherCert, otherKey, otherDER := newCA("untrusted CA")
 
-	leaf := func(cn string, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
+	leafFrom := func(issuer *x509.Certificate, issuerKey *ecdsa.PrivateKey, cn string, usage x509.ExtKeyUsage, notAfter time.Time) ([]byte, *ecdsa.PrivateKey) {
 		k := newKey()
 		serial++
 		tmpl := &x509.Certificate{
 			SerialNumber: big.NewInt(serial),
 			Subject:      pkix.Name{CommonName: cn},
-			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(24 * time.Hour),
+			NotBefore:    now.Add(-48 * time.Hour),
+			NotAfter:     notAfter,
 			KeyUsage:     x509.KeyUsageDigitalSignature,
 			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 			IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
 			DNSNames:     []string{"localhost"},
 		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &k.PublicKey, caKey)
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, &k.PublicKey, issuerKey)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return der, k
 	}
+	leaf := func(cn string, usage x509.ExtKeyUsage) ([]byte, *ecdsa.PrivateKey) {
+		return leafFrom(caCert, caKey, cn, usage, now.Add(24*time.Hour))
+	}
 	serverDER, serverKey := leaf("etcd", x509.ExtKeyUsageServerAuth)
 	clientDER, clientKey := leaf("coredns", x509.ExtKeyUsageClientAuth)
+	expiredDER, expiredKey := leafFrom(caCert, caKey, "coredns-expired", x509.ExtKeyUsageClientAuth, now.Add(-time.Hour))
+	strangerDER, strangerKey := leafFrom(otherCert, otherKey, "coredns-stranger", x509.ExtKeyUsageClientAuth, now.Add(24*time.Hour))
 
 	return &pkiFiles{
-		ca:         write("etcd-root-ca.pem", "CERTIFICATE", caDER),
-		otherCA:    write("other-ca.pem", "CERTIFICATE", otherDER),
-		serverCert: write("server.pem", "CERTIFICATE", serverDER),
-		serverKey:  writeKey("server-key.pem", serverKey),
-		clientCert: write("etcd.pem", "CERTIFICATE", clientDER),
-		clientKey:  writeKey("etcd-key.pem", clientKey),
+		ca:           write("etcd-root-ca.pem", "CERTIFICATE", caDER),
+		otherCA:      write("other-ca.pem", "CERTIFICATE", otherDER),
+		serverCert:   write("server.pem", "CERTIFICATE", serverDER),
+		serverKey:    writeKey("server-key.pem", serverKey),
+		clientCert:   write("etcd.pem", "CERTIFICATE", clientDER),
+		clientKey:    writeKey("etcd-key.pem", clientKey),
+		expiredCert:  write("expired.pem", "CERTIFICATE", expiredDER),
+		expiredKey:   writeKey("expired-key.pem", expiredKey),
+		strangerCert: write("stranger.pem", "CERTIFICATE", strangerDER),
+		strangerKey:  writeKey("stranger-key.pem", strangerKey),
 	}
 }
 
@@ -264,4 +325,42 @@ func startTLSEtcd(t testing.TB) *etcdServer {
 	e.clientTLS = e.tls
 	e.start(t)
 	return e
+}
+
+// etcdCluster is a cluster of etcd members on 127.0.0.1, one temporary directory
+// and two ports each.
+type etcdCluster struct {
+	members []*etcdServer
+}
+
+// startEtcdCluster starts n members (m0, m1, ...) and waits until each is healthy.
+func startEtcdCluster(t testing.TB, n int) *etcdCluster {
+	t.Helper()
+	c := &etcdCluster{}
+	var peers []string
+	for i := 0; i < n; i++ {
+		e := newEtcd(t)
+		e.name = fmt.Sprintf("m%d", i)
+		c.members = append(c.members, e)
+		peers = append(peers, e.name+"="+e.peerURL())
+	}
+	token := fmt.Sprintf("e2e-%d-%d", os.Getpid(), c.members[0].clientPort)
+	for _, e := range c.members {
+		e.initialCluster = strings.Join(peers, ",")
+		e.clusterToken = token
+		e.launch(t)
+	}
+	for _, e := range c.members {
+		e.waitHealthy(t, 30*time.Second)
+	}
+	return c
+}
+
+// urls returns the members' client URLs in member order.
+func (c *etcdCluster) urls() []string {
+	var out []string
+	for _, e := range c.members {
+		out = append(out, e.url())
+	}
+	return out
 }

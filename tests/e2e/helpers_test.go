@@ -221,3 +221,52 @@ func procStatus(t testing.TB, pid int) (threads, fds int) {
 	}
 	return threads, len(ents)
 }
+
+// kill sends SIGKILL (a crash, not a shutdown) and waits for the exit.
+func (p *proc) kill(t testing.TB) {
+	t.Helper()
+	if p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s still running 10s after SIGKILL", p.name)
+	}
+}
+
+// signal sends sig to the process (SIGSTOP, SIGCONT, SIGUSR1...).
+func (p *proc) signal(t testing.TB, sig syscall.Signal) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		t.Fatalf("signal %v to %s: %v", sig, p.name, err)
+	}
+}
+
+// procSample is one sample of a process's resources.
+type procSample struct {
+	threads, fds int
+	rssKB        int64
+}
+
+func (s procSample) String() string {
+	return fmt.Sprintf("threads %d, fds %d, rss %.1f MiB", s.threads, s.fds, float64(s.rssKB)/1024)
+}
+
+// sampleProc reads the thread count, open fds and resident memory of pid.
+func sampleProc(t testing.TB, pid int) procSample {
+	t.Helper()
+	var s procSample
+	s.threads, s.fds = procStatus(t, pid)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmRSS:")), "%d", &s.rssKB)
+		}
+	}
+	return s
+}
