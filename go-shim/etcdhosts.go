@@ -13,7 +13,6 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
-	"github.com/coredns/coredns/request"
 
 	"github.com/miekg/dns"
 )
@@ -70,9 +69,11 @@ func (e *EtcdHosts) Ready() bool {
 
 // ServeDNS implements plugin.Handler.
 func (e *EtcdHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
-	state := request.Request{W: w, Req: r}
-	qname := state.Name()
-	qtype := state.QType()
+	if len(r.Question) == 0 {
+		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
+	}
+	qname := lowerName(r.Question[0].Name)
+	qtype := r.Question[0].Qtype
 
 	zone := e.matchZone(qname)
 	if zone == "" && qtype != dns.TypePTR {
@@ -122,33 +123,168 @@ func (e *EtcdHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}
 
-	m := new(dns.Msg)
-	m.SetReply(r)
-	m.Authoritative = true
 	// The owner name keeps the question's case (0x20-friendly); it is equal to qname.
 	owner := r.Question[0].Name
-
+	var m *dns.Msg
 	switch st {
 	case statusAnswer:
-		answers, err := buildAnswers(owner, qtype, ttl, data)
-		if err != nil {
+		var err error
+		if m, err = buildReply(r, owner, qtype, ttl, data); err != nil {
 			return e.fail(qname, qtype, err)
 		}
-		m.Answer = answers
 	case statusNXDomain:
+		m = e.negativeReply(r, zone, ttl, serial)
 		m.Rcode = dns.RcodeNameError
-		m.Ns = []dns.RR{e.soaRecord(zone, ttl, serial)}
 	case statusNoData, statusEmptyNonTerminal:
-		m.Ns = []dns.RR{e.soaRecord(zone, ttl, serial)}
+		m = e.negativeReply(r, zone, ttl, serial)
 	}
 
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
 }
 
+// lowerName is request.Request.Name (strings.ToLower(dns.Name(name).String()))
+// without its cost for the names every query has: letters, digits, '-', '_' and
+// '.' need no escaping, so only the case is changed (and nothing is allocated
+// when the name is lowercase already). Any other byte takes CoreDNS's way.
+func lowerName(name string) string {
+	upper := false
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '.', c == '_':
+		case c >= 'A' && c <= 'Z':
+			upper = true
+		default:
+			return strings.ToLower(dns.Name(name).String())
+		}
+	}
+	if upper {
+		return strings.ToLower(name)
+	}
+	return name
+}
+
+// The replies are built in one allocation each (two for PTR) rather than one per
+// message, question, slice, record and address: the message, its question and
+// answer or authority slice and the usual single record live in one struct. Each
+// reply is new: CoreDNS plugins above this one (cache, metrics, log) may keep the
+// message or its records after ServeDNS returns, so nothing here is pooled.
+
+// replyBase holds a reply's message with room for its question and one record.
+type replyBase struct {
+	msg dns.Msg
+	q   [1]dns.Question
+	rr  [1]dns.RR
+}
+
+// init makes b.msg the reply to r, like dns.Msg.SetReply with the question
+// copied into b.q, and authoritative.
+func (b *replyBase) init(r *dns.Msg) *dns.Msg {
+	m := &b.msg
+	m.Id = r.Id
+	m.Response = true
+	m.Opcode = r.Opcode
+	if m.Opcode == dns.OpcodeQuery {
+		m.RecursionDesired = r.RecursionDesired
+		m.CheckingDisabled = r.CheckingDisabled
+	}
+	m.Rcode = dns.RcodeSuccess
+	b.q[0] = r.Question[0]
+	m.Question = b.q[:]
+	m.Authoritative = true
+	return m
+}
+
+type replyA struct {
+	replyBase
+	a  dns.A
+	ip [net.IPv4len]byte
+}
+
+type replyAAAA struct {
+	replyBase
+	aaaa dns.AAAA
+	ip   [net.IPv6len]byte
+}
+
+type replyPTR struct {
+	replyBase
+	ptr dns.PTR
+}
+
+type replySOA struct {
+	replyBase
+	soa dns.SOA
+}
+
+// negativeReply is NODATA (the caller sets NXDOMAIN) with the zone's SOA in authority.
+func (e *EtcdHosts) negativeReply(r *dns.Msg, zone string, ttl, serial uint32) *dns.Msg {
+	x := new(replySOA)
+	m := x.init(r)
+	e.fillSOA(&x.soa, zone, ttl, serial)
+	x.rr[0] = &x.soa
+	m.Ns = x.rr[:]
+	return m
+}
+
+func (e *EtcdHosts) fillSOA(soa *dns.SOA, zone string, ttl, serial uint32) {
+	names, ok := e.soa[zone]
+	if !ok {
+		names = newSOANames(zone)
+	}
+	soa.Hdr = dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl}
+	soa.Ns = names.mname
+	soa.Mbox = names.rname
+	soa.Serial = serial
+	soa.Refresh = soaRefresh
+	soa.Retry = soaRetry
+	soa.Expire = soaExpire
+	soa.Minttl = ttl
+}
+
+// buildReply is the positive reply to r: one allocation for a single A or AAAA
+// record, two for a single PTR (the name), otherwise the message plus the records of buildAnswers.
+func buildReply(r *dns.Msg, owner string, qtype uint16, ttl uint32, data []byte) (*dns.Msg, error) {
+	hdr := dns.RR_Header{Name: owner, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
+	switch {
+	case qtype == dns.TypeA && len(data) == net.IPv4len:
+		x := new(replyA)
+		m := x.init(r)
+		copy(x.ip[:], data)
+		x.a = dns.A{Hdr: hdr, A: net.IP(x.ip[:])}
+		x.rr[0] = &x.a
+		m.Answer = x.rr[:]
+		return m, nil
+	case qtype == dns.TypeAAAA && len(data) == net.IPv6len:
+		x := new(replyAAAA)
+		m := x.init(r)
+		copy(x.ip[:], data)
+		x.aaaa = dns.AAAA{Hdr: hdr, AAAA: net.IP(x.ip[:])}
+		x.rr[0] = &x.aaaa
+		m.Answer = x.rr[:]
+		return m, nil
+	case qtype == dns.TypePTR && len(data) > 1 && int(data[0]) == len(data)-1:
+		x := new(replyPTR)
+		m := x.init(r)
+		x.ptr = dns.PTR{Hdr: hdr, Ptr: dns.Fqdn(string(data[1:]))}
+		x.rr[0] = &x.ptr
+		m.Answer = x.rr[:]
+		return m, nil
+	}
+	answers, err := buildAnswers(owner, qtype, ttl, data)
+	if err != nil {
+		return nil, err
+	}
+	x := new(replyBase)
+	m := x.init(r)
+	m.Answer = answers
+	return m, nil
+}
+
 // matchZone returns the longest of our zones that contains qname, or "": it is
 // plugin.Zones.Matches without that function's two allocations per call
-// (dns.Split). qname (from request.Name) and the zones are lowercase and fully
+// (dns.Split). qname (from lowerName) and the zones are lowercase and fully
 // qualified; a name or zone with a backslash escape takes plugin.Zones.Matches.
 func (e *EtcdHosts) matchZone(qname string) string {
 	if e.zonesEscaped || strings.IndexByte(qname, '\\') >= 0 {
@@ -180,23 +316,6 @@ func (e *EtcdHosts) fail(qname string, qtype uint16, err error) (int, error) {
 	err = fmt.Errorf("%s %s: %w", qname, dns.Type(qtype), err)
 	log.Error(err)
 	return dns.RcodeServerFailure, plugin.Error(pluginName, err)
-}
-
-func (e *EtcdHosts) soaRecord(zone string, ttl, serial uint32) dns.RR {
-	names, ok := e.soa[zone]
-	if !ok {
-		names = newSOANames(zone)
-	}
-	return &dns.SOA{
-		Hdr:     dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl},
-		Ns:      names.mname,
-		Mbox:    names.rname,
-		Serial:  serial,
-		Refresh: soaRefresh,
-		Retry:   soaRetry,
-		Expire:  soaExpire,
-		Minttl:  ttl,
-	}
 }
 
 // buildAnswers decodes the records Rust wrote after the header: A = n*4 bytes,

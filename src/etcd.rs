@@ -140,16 +140,23 @@ impl Session<'_> {
             .kv_client()
             .max_decoding_message_size(MAX_RESPONSE_BYTES);
         let get_options = config.is_prefix().then(|| GetOptions::new().with_prefix());
-        let response = timeout(limit, kv.get(config.key.as_str(), get_options))
+        let mut response = timeout(limit, kv.get(config.key.as_str(), get_options))
             .await
             .map_err(|_| format!("read of {} timed out after {limit:?}", config.key))?
             .map_err(|e| explain(config, e))?;
         let read_revision = response.header().map_or(0, |h| h.revision());
+        // Move the values out (no copy), and let the response go before the long watch:
+        // a 1M-line file would otherwise stay in memory twice.
         let mut fragments: BTreeMap<Vec<u8>, (i64, Vec<u8>)> = response
-            .kvs()
-            .iter()
-            .map(|kv| (kv.key().to_vec(), (kv.mod_revision(), kv.value().to_vec())))
+            .take_kvs()
+            .into_iter()
+            .map(|kv| {
+                let revision = kv.mod_revision();
+                let (key, value) = kv.into_key_value();
+                (key, (revision, value))
+            })
             .collect();
+        drop(response);
         self.publish(&fragments, read_revision).await;
         self.read_done = true;
         if let Some(tx) = first_read.take() {
