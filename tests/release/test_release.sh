@@ -62,6 +62,11 @@ tmp="$(mktemp -d)"
 pids=()
 cleanup() {
 	local pid
+	# start_coredns runs in a command substitution (a subshell), so its pids come from
+	# a file rather than the pids array.
+	if [[ -f "$tmp/coredns.pids" ]]; then
+		while read -r pid; do pids+=("$pid"); done <"$tmp/coredns.pids"
+	fi
 	for pid in ${pids[@]+"${pids[@]}"}; do
 		kill "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
@@ -281,7 +286,7 @@ start_coredns() {
 			bash -c 'if [[ "$1" == arm64 ]]; then exec qemu-aarch64 -L /usr/aarch64-linux-gnu ./coredns -conf "$2"; else exec ./coredns -conf "$2"; fi' \
 			_ "$arch" "$tmp/$name.Corefile") >"$tmp/$name.log" 2>&1 &
 		pid=$!
-		pids+=("$pid")
+		echo "$pid" >>"$tmp/coredns.pids"
 		# Give it time to fail on a taken port (it logs "CoreDNS-" once listening).
 		local deadline=$((SECONDS + 30))
 		while kill -0 "$pid" 2>/dev/null && ! grep -q '^CoreDNS-' "$tmp/$name.log" && ((SECONDS < deadline)); do
