@@ -100,7 +100,7 @@ func TestSecurityTLS(t *testing.T) {
 	}
 	for _, tc := range cases {
 		c, addr := secDNS(t, tc.label, "/sec/tls", etcd.url(), tc.tls)
-		line := waitLog(t, tc.label, c, 15*time.Second, tc.words...)
+		line := waitLog(t, tc.label, c, 60*time.Second, tc.words...)
 		t.Logf("%s: %s", tc.label, line)
 		stillServing(t, tc.label, c, addr)
 		if ok, why := rcodeIs(addr, stableName, dns.TypeA, dns.RcodeNameError); !ok {
