@@ -34,6 +34,12 @@ ETCDHOSTS_COREDNS_ONLY=1 ./build.sh
   log="$(mktemp)"
   if ! go test -count=1 -timeout 20m -v ./... >"$log" 2>&1; then
     cat "$log"
+    # The full log is long (process dumps): repeat each failed test's own lines last.
+    printf '\n== failure summary\n'
+    awk '/^=== RUN/ { test = $3; buf[test] = ""; keep = 0; next }
+         /^    [A-Za-z0-9_]+_test\.go:[0-9]+: / { keep = !/---- output of/ }
+         /^    / && keep { buf[test] = buf[test] $0 "\n"; next }
+         /^\s*--- FAIL: / { name = $3; printf "%s\n%s", $0, buf[name] }' "$log"
     exit 1
   fi
   grep -E '^(--- |ok )|latency|RESULT|netem' "$log"

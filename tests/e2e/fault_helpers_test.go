@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -566,7 +567,8 @@ func converge(t testing.TB, w *writer, healthyAt time.Time, insts ...*faultDNS) 
 			}
 			why = fmt.Sprintf("serves revision %d (%v), want %d", got, err, rev)
 			if time.Now().After(deadline) {
-				t.Errorf("%s did not converge within %v of etcd being healthy: %s", d.label, convergeLimit, why)
+				t.Errorf("%s did not converge within %v of etcd being healthy: %s; connected to etcd ports %v; its last log lines:\n%s",
+					d.label, convergeLimit, why, etcdPorts(d), tail(d.c.output(), 1500))
 				break
 			}
 			time.Sleep(5 * time.Millisecond)
@@ -584,6 +586,16 @@ func converge(t testing.TB, w *writer, healthyAt time.Time, insts ...*faultDNS) 
 	return slowest, time.Since(put)
 }
 
+// etcdPorts lists the etcd client ports d holds a connection to (for failure messages).
+func etcdPorts(d *faultDNS) []int {
+	var ports []int
+	for port := range etcdConnections(d.c.proc.pid(), nil) {
+		ports = append(ports, port)
+	}
+	sort.Ints(ports)
+	return ports
+}
+
 // alive fails the test if a CoreDNS exited (a crash).
 func (d *faultDNS) alive(t testing.TB) {
 	t.Helper()
@@ -593,7 +605,7 @@ func (d *faultDNS) alive(t testing.TB) {
 }
 
 // etcdConnections returns, for a process, the remote ports of its established
-// TCP connections among ports (from /proc/PID/fd and /proc/net/tcp*).
+// TCP connections among ports, or all of them for nil (from /proc/PID/fd and /proc/net/tcp*).
 func etcdConnections(pid int, ports map[int]bool) map[int]bool {
 	inodes := map[string]bool{}
 	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
@@ -619,7 +631,7 @@ func etcdConnections(pid int, ports map[int]bool) map[int]bool {
 			}
 			i := strings.LastIndexByte(fs[2], ':')
 			port, err := strconv.ParseInt(fs[2][i+1:], 16, 32)
-			if err == nil && ports[int(port)] {
+			if err == nil && (ports == nil || ports[int(port)]) {
 				out[int(port)] = true
 			}
 		}

@@ -147,10 +147,27 @@ func startProc(t testing.TB, name string, env []string, dir string, args ...stri
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {
-			t.Logf("---- output of %s ----\n%s", p.name, tail(p.out.String(), 6000))
+			out, n := p.out.String(), 6000
+			if strings.HasPrefix(p.name, "etcd") {
+				// etcd's info and warn lines would push the failure out of sight.
+				out, n = severeLines(out), 2000
+			}
+			t.Logf("---- output of %s ----\n%s", p.name, tail(out, n))
 		}
 	})
 	return p
+}
+
+// severeLines keeps the lines of an etcd log above warn level (and any that are not JSON).
+func severeLines(log string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(log, "\n") {
+		if line == "" || strings.Contains(line, `"level":"info"`) || strings.Contains(line, `"level":"warn"`) {
+			continue
+		}
+		b.WriteString(line + "\n")
+	}
+	return b.String()
 }
 
 func tail(s string, n int) string {
