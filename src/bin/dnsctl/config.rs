@@ -34,12 +34,21 @@ etcd:
   # password: secret
   # How long to wait for etcd (a duration such as 5s or 500ms, or seconds):
   # timeout: 5s
+
+# The web console, `dnsctl serve` (all optional):
+# serve:
+#   listen: 127.0.0.1:8053
+#   status_key: /etcdhosts-status/   # the status_key of the Corefile blocks
+#   users:                           # needed to listen beyond loopback
+#     alice: \"$argon2id$...\"         # from: dnsctl serve --hash-password
 ";
 
 /// What the commands need from the config file.
 pub struct Settings {
     /// The library config used to connect (endpoints, credentials, TLS, timeout, key).
     pub etcd: Config,
+    /// The web console's settings (`dnsctl serve`).
+    pub serve: Serve,
 }
 
 #[derive(Deserialize, Default)]
@@ -47,6 +56,19 @@ pub struct Settings {
 struct File {
     dnskey: Option<String>,
     etcd: Etcd,
+    serve: Serve,
+}
+
+/// The `serve:` section: where the console listens and who may log in.
+#[derive(Deserialize, Default, Clone)]
+#[serde(default, deny_unknown_fields)]
+pub struct Serve {
+    pub listen: Option<String>,
+    /// The prefix the CoreDNS instances' `status_key` option writes under.
+    pub status_key: Option<String>,
+    /// User name -> argon2 password hash (`dnsctl serve --hash-password`). With users,
+    /// every page needs a login; without, the console only listens on loopback.
+    pub users: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -61,7 +83,7 @@ struct Etcd {
     timeout: Option<serde_yaml::Value>,
 }
 
-const KNOWN_TOP: &[&str] = &["dnskey", "etcd"];
+const KNOWN_TOP: &[&str] = &["dnskey", "etcd", "serve"];
 const KNOWN_ETCD: &[&str] = &[
     "endpoints",
     "cert",
@@ -177,7 +199,10 @@ fn parse(text: &str, path: &Path) -> Result<Settings> {
         ..Config::default()
     };
     config.validate().map_err(bad)?;
-    Ok(Settings { etcd: config })
+    Ok(Settings {
+        etcd: config,
+        serve: file.serve,
+    })
 }
 
 /// A typo (`endpoint:`) must not silently fall back to a default.

@@ -10,23 +10,25 @@ use serde::Serialize;
 use crate::error::{fail, Code, Result};
 use crate::store::Meta;
 use crate::view;
-use crate::Opts;
+use crate::{Ctx, Opts};
 
 #[derive(Serialize)]
-struct Entry {
-    revision: i64,
+pub struct Entry {
+    pub revision: i64,
     /// etcd's per-key version (plain keys), or the number of fragments (prefix keys).
     #[serde(skip_serializing_if = "Option::is_none")]
-    version: Option<i64>,
+    pub version: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    fragments: Option<usize>,
-    records: usize,
-    invalid_lines: usize,
-    bytes: usize,
-    modified: Option<String>,
-    modified_by: Option<String>,
+    pub fragments: Option<usize>,
+    pub records: usize,
+    pub invalid_lines: usize,
+    pub bytes: usize,
+    pub modified: Option<String>,
+    pub modified_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
     #[serde(skip)]
-    meta: Option<Meta>,
+    pub meta: Option<Meta>,
 }
 
 #[derive(Serialize)]
@@ -39,47 +41,9 @@ struct Report {
 }
 
 pub fn run(opts: Opts, limit: Option<usize>) -> Result<()> {
-    let limit = limit.filter(|&n| n > 0);
     let ctx = opts.connect()?;
     let target = &ctx.target;
-    let mut state = ctx.store.read(target, None)?;
-    let mut entries = Vec::new();
-    let ends = loop {
-        let Some(revision) = ctx.store.change_point(target, &state)? else {
-            if entries.is_empty() {
-                return fail(
-                    Code::NotFound,
-                    format!("{} does not exist in etcd", target.describe()),
-                );
-            }
-            break "created";
-        };
-        let text = view::render_for_display(target, &state);
-        let (records, invalid_lines) = view::count(&text);
-        let meta = ctx.store.meta_at(revision)?;
-        entries.push(Entry {
-            revision,
-            version: (!target.prefix).then(|| state.kvs[0].version),
-            fragments: target.prefix.then_some(state.kvs.len()),
-            records,
-            invalid_lines,
-            bytes: state.kvs.iter().map(|kv| kv.value.len()).sum(),
-            modified: meta.as_ref().map(|m| m.time.clone()),
-            modified_by: meta.as_ref().map(|m| format!("{}@{}", m.user, m.host)),
-            meta,
-        });
-        if limit.is_some_and(|n| entries.len() >= n) {
-            break "limit";
-        }
-        if revision <= 1 {
-            break "start";
-        }
-        match ctx.store.try_read(target, Some(revision - 1))? {
-            None => break "compacted",
-            Some(before) if !before.exists() => break "created",
-            Some(before) => state = before,
-        }
-    };
+    let (entries, ends) = entries(&ctx, limit)?;
     if ctx.out.json() {
         return ctx.out.print_json(&Report {
             key: target.key.clone(),
@@ -123,4 +87,51 @@ pub fn run(opts: Opts, limit: Option<usize>) -> Result<()> {
         _ => String::new(),
     });
     ctx.out.print(&s)
+}
+
+/// The revisions etcd still holds, newest first (at most `limit`, 0 or None: all), and
+/// why the list ends.
+pub fn entries(ctx: &Ctx, limit: Option<usize>) -> Result<(Vec<Entry>, &'static str)> {
+    let limit = limit.filter(|&n| n > 0);
+    let target = &ctx.target;
+    let mut state = ctx.store.read(target, None)?;
+    let mut entries = Vec::new();
+    let ends = loop {
+        let Some(revision) = ctx.store.change_point(target, &state)? else {
+            if entries.is_empty() {
+                return fail(
+                    Code::NotFound,
+                    format!("{} does not exist in etcd", target.describe()),
+                );
+            }
+            break "created";
+        };
+        let text = view::render_for_display(target, &state);
+        let (records, invalid_lines) = view::count(&text);
+        let meta = ctx.store.meta_at(revision)?;
+        entries.push(Entry {
+            revision,
+            version: (!target.prefix).then(|| state.kvs[0].version),
+            fragments: target.prefix.then_some(state.kvs.len()),
+            records,
+            invalid_lines,
+            bytes: state.kvs.iter().map(|kv| kv.value.len()).sum(),
+            modified: meta.as_ref().map(|m| m.time.clone()),
+            modified_by: meta.as_ref().map(|m| format!("{}@{}", m.user, m.host)),
+            command: meta.as_ref().map(|m| m.command.clone()),
+            meta,
+        });
+        if limit.is_some_and(|n| entries.len() >= n) {
+            break "limit";
+        }
+        if revision <= 1 {
+            break "start";
+        }
+        match ctx.store.try_read(target, Some(revision - 1))? {
+            None => break "compacted",
+            Some(before) if !before.exists() => break "created",
+            Some(before) => state = before,
+        }
+    };
+    Ok((entries, ends))
 }

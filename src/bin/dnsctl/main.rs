@@ -12,6 +12,7 @@ mod history;
 mod output;
 mod records;
 mod rollback;
+mod serve;
 mod store;
 mod upload;
 mod validate;
@@ -188,6 +189,33 @@ of their version.")]
         ips: Vec<String>,
     },
 
+    /// Start the web console: records, raw editing, history, rollback and the fleet's state
+    #[command(
+        long_about = "\
+Start the web console on --listen (default: the config's serve.listen, else
+127.0.0.1:8053): search, add, edit and delete records, edit the raw file with
+line-numbered validation, see the history with diffs and roll back, and watch
+which CoreDNS instances serve the current revision (their `status_key` option).
+Every save is the same validated compare-and-swap as `dnsctl edit`.
+
+With users in the config's serve.users, every page needs a login; without them
+the console refuses to listen on anything but loopback. Put it behind HTTPS to
+reach it from other hosts (its session cookies are Secure).",
+        after_help = "Examples:\n  dnsctl serve\n  dnsctl serve --listen 127.0.0.1:9000\n  dnsctl serve --hash-password < password.txt"
+    )]
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8053 (port 0: any free port)
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+        /// The prefix the CoreDNS instances' `status_key` writes under [default: the
+        /// config's serve.status_key, else /etcdhosts-status/]
+        #[arg(long, value_name = "PREFIX")]
+        status_key: Option<String>,
+        /// Read a password on stdin, print its hash for serve.users, and exit
+        #[arg(long)]
+        hash_password: bool,
+    },
+
     /// Delete NAME from every line, or only its record with IP
     #[command(after_help = "Example:\n  dnsctl del web.example.org 10.0.0.5")]
     Del {
@@ -215,6 +243,11 @@ pub struct Ctx {
 
 impl Opts {
     pub fn connect(self) -> Result<Ctx> {
+        Ok(self.connect_with_settings()?.0)
+    }
+
+    /// Like [`Opts::connect`], also returning the config's `serve:` section.
+    pub fn connect_with_settings(self) -> Result<(Ctx, config::Serve)> {
         let path = config::default_path(self.config.as_deref())?;
         let mut settings = config::load(&path)?;
         if let Some(key) = self.key.filter(|k| !k.is_empty()) {
@@ -251,11 +284,12 @@ impl Opts {
             }
         };
         let store = Store::connect(settings.etcd)?;
-        Ok(Ctx {
+        let ctx = Ctx {
             store,
             target,
             out: self.out,
-        })
+        };
+        Ok((ctx, settings.serve))
     }
 }
 
@@ -282,6 +316,17 @@ fn main() {
         Command::Rollback { rev, yes } => rollback::run(opts, rev, yes),
         Command::Add { name, ips } => records::add(opts, &name, &ips),
         Command::Del { name, ip } => records::del(opts, &name, ip.as_deref()),
+        Command::Serve {
+            listen,
+            status_key,
+            hash_password,
+        } => {
+            if hash_password {
+                serve::print_password_hash()
+            } else {
+                serve::run(opts, listen, status_key)
+            }
+        }
     };
     if let Err(failure) = result {
         eprintln!("dnsctl: {failure}");

@@ -20,7 +20,7 @@ use crate::{Ctx, Opts};
 const ATTEMPTS: u32 = 100;
 
 /// A valid host name as its lowercase FQDN ("Web.Example.org" -> "web.example.org.").
-fn fqdn(name: &str) -> Result<String> {
+pub fn fqdn(name: &str) -> Result<String> {
     let mut out = Vec::new();
     if !push_name(name.as_bytes(), &mut out) {
         return fail(Code::Invalid, format!("invalid name {name:?}"));
@@ -28,7 +28,7 @@ fn fqdn(name: &str) -> Result<String> {
     Ok(String::from_utf8(out).expect("push_name emits ASCII"))
 }
 
-fn address(ip: &str) -> Result<IpAddr> {
+pub fn address(ip: &str) -> Result<IpAddr> {
     parse_addr(ip.as_bytes())
         .ok_or_else(|| Failure::new(Code::Invalid, format!("invalid address {ip:?}")))
 }
@@ -119,7 +119,7 @@ fn spans(s: &str) -> Vec<(usize, usize)> {
 }
 
 /// The current text as UTF-8, refusing to touch a file that is invalid already.
-fn current_text(ctx: &Ctx, base: &State) -> Result<String> {
+pub fn current_text(ctx: &Ctx, base: &State) -> Result<String> {
     let text = view::render(&ctx.target, base)?;
     let what = format!("{} (as stored)", ctx.target.describe());
     if let Err(diags) = etcdhosts::hosts::validate(&text) {

@@ -95,14 +95,14 @@ pub struct Meta {
 }
 
 impl Meta {
-    fn now(command: &str) -> Meta {
+    fn now(command: &str, author: Option<String>) -> Meta {
         let unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         Meta {
             time: rfc3339(unix),
             unix,
-            user: user_name(),
+            user: author.unwrap_or_else(user_name),
             host: hostname(),
             command: command.to_string(),
         }
@@ -124,6 +124,8 @@ pub struct Store {
     limit: Duration,
     /// When the last request succeeded.
     last_call: Cell<Instant>,
+    /// Who the history names for writes (the console's logged-in user); else `$USER`.
+    author: std::cell::RefCell<Option<String>>,
 }
 
 /// The endpoint that answered a probe, or why it did not.
@@ -192,6 +194,7 @@ impl Store {
                         config,
                         limit,
                         last_call: Cell::new(Instant::now()),
+                        author: Default::default(),
                     })
                 }
                 // tonic's own connect timeout: the same as ours.
@@ -383,6 +386,11 @@ impl Store {
             .and_then(|kv| serde_json::from_slice(kv.value()).ok()))
     }
 
+    /// Names `user` (instead of `$USER`) as the author of the following writes.
+    pub fn set_author(&self, user: Option<String>) {
+        *self.author.borrow_mut() = user;
+    }
+
     /// Applies `ops` if and only if the target is still as in `base` (a current read):
     /// every key's mod revision is unchanged and, for a prefix, no key was added.
     pub fn commit(
@@ -419,7 +427,8 @@ impl Store {
                 Op::Delete(k) => TxnOp::delete(k.clone(), None),
             })
             .collect();
-        let meta = serde_json::to_vec(&Meta::now(command)).unwrap_or_default();
+        let meta = serde_json::to_vec(&Meta::now(command, self.author.borrow().clone()))
+            .unwrap_or_default();
         let with_meta = {
             let mut all = txn_ops.clone();
             all.push(TxnOp::put(self.meta_key.as_str(), meta, None));
@@ -664,7 +673,7 @@ pub fn meta_key(key: &str) -> String {
 }
 
 /// `$USER`, else the passwd name of our uid, else `uid N`.
-fn user_name() -> String {
+pub fn user_name() -> String {
     if let Some(user) = ["USER", "LOGNAME"]
         .iter()
         .filter_map(|v| std::env::var(v).ok())
@@ -686,7 +695,7 @@ fn user_name() -> String {
     }
 }
 
-fn hostname() -> String {
+pub fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer and its length are ours; gethostname NUL-terminates within it
     // (we zeroed it and pass one byte less).
