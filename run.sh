@@ -79,6 +79,7 @@ cat >"$run_dir/Corefile" <<COREFILE
         endpoint $endpoint
         timeout 5s
         ttl 60
+        status_key /etcdhosts-status/
     }
     prometheus 127.0.0.1:9153
     ready 127.0.0.1:8181
@@ -86,6 +87,12 @@ cat >"$run_dir/Corefile" <<COREFILE
     log
 }
 COREFILE
+
+cat >"$run_dir/dnsctl.yaml" <<DNSCTL
+dnskey: $key
+etcd:
+  endpoints: [$endpoint]
+DNSCTL
 
 cat <<HELP
 ==> CoreDNS with etcdhosts on 127.0.0.1:1053 (Corefile: run/Corefile). Try:
@@ -97,6 +104,8 @@ cat <<HELP
   Change a record and ask again:
     ETCDCTL_API=3 etcdctl --endpoints $endpoint put $key "10.0.0.99 web.example.org"
   Metrics: curl -s 127.0.0.1:9153/metrics | grep etcdhosts
+  Edit the records: target/release/dnsctl -c run/dnsctl.yaml edit
+  Web console (http://127.0.0.1:8053/): target/release/dnsctl -c run/dnsctl.yaml serve
 HELP
 # In the background and waited for, so that a signal to this script stops CoreDNS and etcd.
 "$coredns" -conf "$run_dir/Corefile" &

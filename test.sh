@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the project: Rust lint and tests (unit, real etcd, C ABI), then the
-# Go plugin's unit tests and the end-to-end tests against a CoreDNS built by build.sh.
-# Needs etcd, etcdctl and protoc on PATH (.ci/run installs them on Debian).
+# Go plugin's unit tests, the end-to-end tests against a CoreDNS built by build.sh, and the
+# web console's browser tests. Needs etcd, etcdctl, protoc, node/npm and chromium on PATH
+# (.ci/run installs them on Debian).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -44,6 +45,14 @@ ETCDHOSTS_COREDNS_ONLY=1 ./build.sh
   fi
   grep -E '^(--- |ok )|latency|RESULT|netem' "$log"
   rm -f "$log"
+)
+
+step "web console: Playwright driving headless Chromium against dnsctl serve, real etcd and CoreDNS"
+cargo build --bin dnsctl
+(
+  cd tests/browser
+  npm ci --no-audit --no-fund --loglevel=error
+  DNSCTL_BIN="$PWD/../../target/debug/dnsctl" node --test --test-concurrency=1
 )
 
 step "release: ./build.sh --release (default version), tarballs, checksums, the packed binaries against etcd, systemd units"

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"os"
@@ -47,6 +48,10 @@ type config struct {
 	Inline        string     `json:"inline"`
 	ForceReloadMs uint64     `json:"force_reload_ms"`
 	Snapshot      *string    `json:"snapshot"`
+	// StatusKey is the fleet status prefix (always ending in '/'); nil = write nothing.
+	StatusKey *string `json:"status_key"`
+	// Instance names this server block in the fleet status: "<hostname>/<listen>".
+	Instance string `json:"instance"`
 }
 
 // tlsConfig: its presence turns TLS on; nil paths mean "not given" (system roots
@@ -62,11 +67,13 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
+	conf := dnsserver.GetConfig(c)
+	// bind is set up before etcdhosts (directive order), so the address is known here.
+	e.cfg.Instance = instanceName(hostname(), conf)
 	cfgJSON, err := json.Marshal(e.cfg)
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
-	conf := dnsserver.GetConfig(c)
 
 	// The Rust handle (and its etcd watch) is created when this instance starts,
 	// not while the Corefile is parsed: a reload that fails in a later plugin's
@@ -149,7 +156,7 @@ func parse(c *caddy.Controller) (*EtcdHosts, error) {
 				continue
 			}
 			switch opt {
-			case "ttl", "no_reverse", "fallthrough", "key", "credentials", "tls", "timeout", "force_reload", "snapshot":
+			case "ttl", "no_reverse", "fallthrough", "key", "credentials", "tls", "timeout", "force_reload", "snapshot", "status_key":
 				if seen[opt] {
 					return nil, c.Errf("%s given more than once", opt)
 				}
@@ -237,6 +244,15 @@ func parse(c *caddy.Controller) (*EtcdHosts, error) {
 					return nil, c.Errf("snapshot directory '%s' does not exist", filepath.Dir(p))
 				}
 				e.cfg.Snapshot = &p
+			case "status_key":
+				if len(args) != 1 || args[0] == "" {
+					return nil, c.Errf("status_key needs exactly one etcd key prefix")
+				}
+				p := args[0]
+				if !strings.HasSuffix(p, "/") {
+					p += "/"
+				}
+				e.cfg.StatusKey = &p
 			default:
 				return nil, c.Errf("unknown property '%s'", opt)
 			}
@@ -261,6 +277,14 @@ func parse(c *caddy.Controller) (*EtcdHosts, error) {
 		}
 		if e.cfg.TLS == nil {
 			e.cfg.TLS = &tlsConfig{}
+		}
+	}
+
+	// A status key inside the watched key (or the other way round) would reload the
+	// hosts on every status write, and every reload writes the status again.
+	if p := e.cfg.StatusKey; p != nil {
+		if (strings.HasSuffix(e.cfg.Key, "/") && strings.HasPrefix(*p, e.cfg.Key)) || strings.HasPrefix(e.cfg.Key, *p) {
+			return nil, c.Errf("status_key '%s' overlaps the hosts key '%s'; use a prefix of its own", *p, e.cfg.Key)
 		}
 	}
 
@@ -296,6 +320,23 @@ func parse(c *caddy.Controller) (*EtcdHosts, error) {
 		e.cfg.Inline = strings.Join(inline, "\n") + "\n"
 	}
 	return e, nil
+}
+
+// instanceName is this server block's name in the fleet status, "<hostname>/<listen>":
+// listen is the first bound address as IP:PORT, or ":PORT" for a block without bind.
+func instanceName(hostname string, conf *dnsserver.Config) string {
+	listen := ":" + conf.Port
+	if len(conf.ListenHosts) > 0 && conf.ListenHosts[0] != "" {
+		listen = net.JoinHostPort(conf.ListenHosts[0], conf.Port)
+	}
+	return hostname + "/" + listen
+}
+
+func hostname() string {
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "unknown"
 }
 
 func parseDuration(c *caddy.Controller, opt string, args []string) (time.Duration, error) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 )
 
@@ -73,6 +74,7 @@ func TestSetupParse(t *testing.T) {
 				timeout 1500ms
 				force_reload 5m
 				snapshot ` + filepath.Join(dir, "snap.hosts") + `
+				status_key /etcdhosts-status
 				fallthrough
 				10.0.0.3 d.example.org
 			}`,
@@ -86,7 +88,19 @@ func TestSetupParse(t *testing.T) {
 				c.TimeoutMs = 1500
 				c.ForceReloadMs = 300000
 				c.Snapshot = ptr(filepath.Join(dir, "snap.hosts"))
+				c.StatusKey = ptr("/etcdhosts-status/")
 			}), fall: fall.Root},
+		// status_key: a trailing '/' is added when missing, kept when given.
+		{input: `etcdhosts {
+				status_key /fleet/dns/
+			}`, cfg: defaults(func(c *config) { c.StatusKey = ptr("/fleet/dns/") })},
+		{input: `etcdhosts {
+				key /etcdhosts/
+				status_key /etcdhosts-status
+			}`, cfg: defaults(func(c *config) {
+			c.Key = "/etcdhosts/"
+			c.StatusKey = ptr("/etcdhosts-status/")
+		})},
 		// tls: CoreDNS's 0-3 argument convention.
 		{input: `etcdhosts {
 				tls
@@ -155,6 +169,13 @@ func TestSetupParse(t *testing.T) {
 		{input: "etcdhosts {\n snapshot\n }", wantErr: "snapshot"},
 		{input: "etcdhosts {\n snapshot /nonexistent-dir/x/snap\n }", wantErr: "snapshot"},
 		{input: "etcdhosts {\n snapshot " + dir + "\n }", wantErr: "snapshot"},
+		{input: "etcdhosts {\n status_key\n }", wantErr: "status_key needs exactly one"},
+		{input: "etcdhosts {\n status_key /a/ /b/\n }", wantErr: "status_key needs exactly one"},
+		{input: "etcdhosts {\n status_key \"\"\n }", wantErr: "status_key needs exactly one"},
+		{input: "etcdhosts {\n status_key /s/\n status_key /t/\n }", wantErr: "status_key given more than once"},
+		{input: "etcdhosts {\n key /etcdhosts/\n status_key /etcdhosts/status\n }", wantErr: "status_key '/etcdhosts/status/' overlaps the hosts key '/etcdhosts/'"},
+		{input: "etcdhosts {\n status_key /etc\n key /etc/hosts\n }", wantErr: "status_key '/etc/' overlaps"},
+		{input: "etcdhosts {\n status_key /\n }", wantErr: "overlaps"},
 		{input: "etcdhosts {\n 10.0.0.1\n }", wantErr: "no names"},
 		{input: "etcdhosts {\n reload 5s\n }", wantErr: "unknown property 'reload'"},
 		{input: "etcdhosts {\n fallthrough\n bogus\n }", wantErr: "unknown property 'bogus'"},
@@ -217,8 +238,45 @@ func TestConfigJSON(t *testing.T) {
 	}
 	want := `{"endpoints":["http://127.0.0.1:2379"],"key":"/etcdhosts","username":null,"password":null,"tls":null,` +
 		`"timeout_ms":5000,"ttl":3600,"zones":["example.org."],"no_reverse":false,"inline":"10.0.0.1 a.example.org\n",` +
-		`"force_reload_ms":0,"snapshot":null}`
+		`"force_reload_ms":0,"snapshot":null,"status_key":null,"instance":""}`
 	if string(b) != want {
 		t.Fatalf("got  %s\nwant %s", b, want)
+	}
+}
+
+// The fleet status names an instance "<hostname>/<listen>".
+func TestInstanceName(t *testing.T) {
+	for _, tc := range []struct {
+		hosts []string
+		port  string
+		want  string
+	}{
+		{[]string{"127.0.0.1"}, "1053", "web1/127.0.0.1:1053"},
+		{[]string{"10.0.0.1", "::1"}, "53", "web1/10.0.0.1:53"},
+		{[]string{"::1"}, "53", "web1/[::1]:53"},
+		{[]string{""}, "1053", "web1/:1053"},
+		{nil, "53", "web1/:53"},
+	} {
+		conf := &dnsserver.Config{ListenHosts: tc.hosts, Port: tc.port}
+		if got := instanceName("web1", conf); got != tc.want {
+			t.Errorf("hosts %q port %s: got %q, want %q", tc.hosts, tc.port, got, tc.want)
+		}
+	}
+}
+
+// setup sends the instance name of its server block to Rust.
+func TestSetupSetsInstance(t *testing.T) {
+	c := caddy.NewTestController("dns", "etcdhosts {\n status_key /s\n }")
+	conf := dnsserver.GetConfig(c)
+	conf.ListenHosts, conf.Port = []string{"127.0.0.1"}, "1053"
+	if err := setup(c); err != nil {
+		t.Fatal(err)
+	}
+	e, ok := conf.Plugin[0](nil).(*EtcdHosts)
+	if !ok {
+		t.Fatalf("plugin is %T", conf.Plugin[0](nil))
+	}
+	if want := hostname() + "/127.0.0.1:1053"; e.cfg.Instance != want || *e.cfg.StatusKey != "/s/" {
+		t.Fatalf("instance %q status_key %q, want %q and /s/", e.cfg.Instance, *e.cfg.StatusKey, want)
 	}
 }

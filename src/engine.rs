@@ -9,8 +9,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use serde::Deserialize;
 use tokio::runtime::Runtime;
+use tokio::sync::watch;
 
 use crate::hosts::Zones;
+use crate::status::StatusTask;
 use crate::table::{Outcome, Table, TableBuilder, TableOptions};
 
 /// The whole configuration of one Corefile block, as JSON across the C ABI.
@@ -32,6 +34,11 @@ pub struct Config {
     /// Re-read the key on this period as well as watching it; 0 = off.
     pub force_reload_ms: u64,
     pub snapshot: Option<PathBuf>,
+    /// Fleet status: keep a lease-backed key `PREFIX + instance` describing this
+    /// instance (see `status`). None = write nothing at all.
+    pub status_key: Option<String>,
+    /// This instance's name in the fleet, `<hostname>/<listen address>`; set by the Go shim.
+    pub instance: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -57,6 +64,8 @@ impl Default for Config {
             inline: String::new(),
             force_reload_ms: 0,
             snapshot: None,
+            status_key: None,
+            instance: String::new(),
         }
     }
 }
@@ -98,7 +107,34 @@ impl Config {
                 return Err(format!("endpoint: {e} is plain http but tls is set"));
             }
         }
+        if let Some(prefix) = self.status_prefix() {
+            if self.status_key.as_deref() == Some("") {
+                return Err("status_key: the prefix is empty".into());
+            }
+            if self.instance.is_empty() {
+                return Err("status_key: the instance name is empty".into());
+            }
+            // A status key the hosts watch sees would reload the table on every status
+            // write, and every reload writes the status again.
+            if (self.is_prefix() && prefix.starts_with(&self.key)) || self.key.starts_with(&prefix)
+            {
+                return Err(format!(
+                    "status_key: {prefix} overlaps the hosts key {}; use a prefix of its own",
+                    self.key
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The status prefix, always ending in `/`; None without `status_key`.
+    pub fn status_prefix(&self) -> Option<String> {
+        let prefix = self.status_key.as_deref()?;
+        Some(if prefix.ends_with('/') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/")
+        })
     }
 
     pub fn timeout(&self) -> Duration {
@@ -147,6 +183,9 @@ pub(crate) struct Shared {
     etcd_errors: AtomicU64,
     watch_connected: AtomicBool,
     ready: AtomicBool,
+    /// Bumped when what the status key reports changes (a publish, the watch going up or
+    /// down); the status writer waits on it. Works without receivers.
+    pub(crate) changed: watch::Sender<()>,
 }
 
 impl Shared {
@@ -181,6 +220,7 @@ impl Shared {
         self.reloads.fetch_add(1, Ordering::Relaxed);
         self.last_reload_unix_ms.store(unix_ms(), Ordering::Relaxed);
         self.ready.store(true, Ordering::Release);
+        self.changed.send_replace(());
     }
 
     pub(crate) fn count_error(&self) {
@@ -188,7 +228,23 @@ impl Shared {
     }
 
     pub(crate) fn set_watch_connected(&self, connected: bool) {
-        self.watch_connected.store(connected, Ordering::Relaxed);
+        if self.watch_connected.swap(connected, Ordering::Relaxed) != connected {
+            self.changed.send_replace(());
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let table = self.table.load();
+        Stats {
+            entries: table.records() as u64,
+            revision: table.revision(),
+            reloads: self.reloads.load(Ordering::Relaxed),
+            last_reload_unix_ms: self.last_reload_unix_ms.load(Ordering::Relaxed),
+            invalid_lines: table.invalid_lines() as u64,
+            etcd_errors: self.etcd_errors.load(Ordering::Relaxed),
+            watch_connected: self.watch_connected.load(Ordering::Relaxed),
+            ready: self.ready.load(Ordering::Acquire),
+        }
     }
 }
 
@@ -243,6 +299,8 @@ fn block_signals() {
 pub struct Engine {
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
+    /// The status writer, with `status_key` only.
+    status: Option<StatusTask>,
 }
 
 impl Engine {
@@ -251,6 +309,7 @@ impl Engine {
     /// that a healthy etcd's records are served from the first query on.
     pub fn start(config: Config) -> Result<Engine, String> {
         config.validate()?;
+        let started_unix_ms = unix_ms();
         let options = config.table_options();
         let mut inline_only = TableBuilder::new(options.clone());
         inline_only.add_text("inline", config.inline.as_bytes());
@@ -266,6 +325,7 @@ impl Engine {
             etcd_errors: AtomicU64::new(0),
             watch_connected: AtomicBool::new(false),
             ready: AtomicBool::new(false),
+            changed: watch::Sender::new(()),
             config,
         });
         if let Some(path) = &shared.config.snapshot {
@@ -273,8 +333,13 @@ impl Engine {
         }
         let (first_read_tx, first_read_rx) = mpsc::channel();
         let task = runtime().spawn(crate::etcd::run(shared.clone(), first_read_tx));
+        let status = StatusTask::spawn(&shared, started_unix_ms);
         let _ = first_read_rx.recv_timeout(shared.config.timeout());
-        Ok(Engine { shared, task })
+        Ok(Engine {
+            shared,
+            task,
+            status,
+        })
     }
 
     /// Answers one query into `out`; see [`Table::lookup`].
@@ -288,30 +353,31 @@ impl Engine {
     }
 
     pub fn stats(&self) -> Stats {
-        let s = &self.shared;
-        let table = s.table.load();
-        Stats {
-            entries: table.records() as u64,
-            revision: table.revision(),
-            reloads: s.reloads.load(Ordering::Relaxed),
-            last_reload_unix_ms: s.last_reload_unix_ms.load(Ordering::Relaxed),
-            invalid_lines: table.invalid_lines() as u64,
-            etcd_errors: s.etcd_errors.load(Ordering::Relaxed),
-            watch_connected: s.watch_connected.load(Ordering::Relaxed),
-            ready: s.ready.load(Ordering::Acquire),
-        }
+        self.shared.stats()
     }
 }
 
 impl Drop for Engine {
     fn drop(&mut self) {
         self.task.abort();
-        // Wait until the task is gone (its client and connections with it), so that
-        // CoreDNS reloads do not pile up connections. Never block a runtime thread.
+        // Meanwhile the status writer removes its key and revokes its lease, within `timeout`.
+        let status = self.status.take().map(StatusTask::stop);
+        // Wait until the tasks are gone (their clients and connections with them), so that
+        // CoreDNS reloads do not pile up connections. Never block a runtime thread: there
+        // the status writer cleans up on its own, and its lease expires if it cannot.
         if tokio::runtime::Handle::try_current().is_err() {
             let task = &mut self.task;
+            let limit = self.shared.config.timeout();
             runtime().block_on(async {
-                let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+                let etcd = tokio::time::timeout(Duration::from_secs(5), task);
+                let status = async {
+                    if let Some(mut status) = status {
+                        if tokio::time::timeout(limit, &mut status).await.is_err() {
+                            status.abort();
+                        }
+                    }
+                };
+                let _ = tokio::join!(etcd, status);
             });
         }
     }
@@ -376,10 +442,29 @@ mod tests {
             ),
             (r#"{"bogus":1}"#, "bogus"),
             (r#"{"ttl":"x"}"#, "invalid config"),
+            (
+                r#"{"status_key":"/s/"}"#,
+                "status_key: the instance name is empty",
+            ),
+            (r#"{"status_key":"","instance":"h/:53"}"#, "status_key"),
+            (
+                r#"{"status_key":"/etcdhosts/status","instance":"h/:53","key":"/etcdhosts/"}"#,
+                "status_key: /etcdhosts/status/ overlaps",
+            ),
+            (
+                r#"{"status_key":"/s","instance":"h/:53","key":"/s/hosts"}"#,
+                "overlaps",
+            ),
         ] {
             let e = Config::from_json(json.as_bytes()).unwrap_err();
             assert!(e.contains(needle), "{json}: {e}");
         }
+        assert_eq!(c.status_prefix(), None);
+        let c =
+            Config::from_json(br#"{"status_key":"/etcdhosts-status","instance":"h/:53"}"#).unwrap();
+        assert_eq!(c.status_prefix().as_deref(), Some("/etcdhosts-status/"));
+        // A plain hosts key beside the prefix is fine.
+        Config::from_json(br#"{"status_key":"/etcdhosts/","instance":"h/:53"}"#).unwrap();
     }
 
     #[test]

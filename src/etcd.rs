@@ -43,6 +43,10 @@ pub(crate) async fn run(shared: Arc<Shared>, first_read: mpsc::Sender<()>) {
         };
         let result = session.run(url, &mut first_read).await;
         shared.set_watch_connected(false);
+        if result.is_err() {
+            // Counted before the first-read signal, so stats right after start include it.
+            shared.count_error();
+        }
         if let Some(tx) = first_read.take() {
             let _ = tx.send(());
         }
@@ -54,10 +58,7 @@ pub(crate) async fn run(shared: Arc<Shared>, first_read: mpsc::Sender<()>) {
         match result {
             // A planned re-read (force_reload): start over at once, same endpoint.
             Ok(()) => continue,
-            Err(e) => {
-                shared.count_error();
-                quiet.warn(&format!("etcd {url}: {e}; retrying"));
-            }
+            Err(e) => quiet.warn(&format!("etcd {url}: {e}; retrying")),
         }
         endpoint = (endpoint + 1) % config.endpoints.len();
         failures_in_a_row += 1;
@@ -69,15 +70,15 @@ pub(crate) async fn run(shared: Arc<Shared>, first_read: mpsc::Sender<()>) {
 }
 
 /// While etcd stays down, retries happen every few seconds: log each distinct failure once
-/// a minute at most, instead of a line per retry.
+/// a minute at most, instead of a line per retry. (The status writer uses one too.)
 #[derive(Default)]
-struct QuietLog {
+pub(crate) struct QuietLog {
     logged: std::collections::HashMap<String, std::time::Instant>,
     suppressed: usize,
 }
 
 impl QuietLog {
-    fn warn(&mut self, message: &str) {
+    pub(crate) fn warn(&mut self, message: &str) {
         let now = std::time::Instant::now();
         let recent = |at: &std::time::Instant| now.duration_since(*at) < Duration::from_secs(60);
         if self.logged.get(message).is_some_and(recent) {
@@ -99,8 +100,13 @@ impl QuietLog {
     }
 
     fn recovered(&mut self) {
+        self.recovered_saying("etcd reachable again");
+    }
+
+    /// Logs `message` if failures were logged since the last success.
+    pub(crate) fn recovered_saying(&mut self, message: &str) {
         if !self.logged.is_empty() {
-            tracing::info!("etcd reachable again");
+            tracing::info!("{message}");
         }
         self.logged.clear();
         self.suppressed = 0;
@@ -108,7 +114,7 @@ impl QuietLog {
 }
 
 /// Spreads retries of a fleet of CoreDNS servers by up to +-25%.
-fn jitter(d: Duration) -> Duration {
+pub(crate) fn jitter(d: Duration) -> Duration {
     use std::hash::BuildHasher;
     let r = foldhash::fast::RandomState::default().hash_one(std::time::Instant::now()) % 500;
     d.mul_f64(0.75 + r as f64 / 1000.0)

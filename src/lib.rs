@@ -2,16 +2,18 @@
 //!
 //! The crate does all the work behind a small C ABI (`ffi`, `include/etcdhosts.h`) that the
 //! Go plugin in `go-shim/` calls: [`hosts`] parses hosts text, [`table`] is the immutable
-//! lookup table, [`etcd`] keeps a table in step with an etcd key, and [`engine`] ties one
-//! running instance together.
+//! lookup table, [`etcd`] keeps a table in step with an etcd key, [`status`] reports the
+//! instance to the fleet (`status_key`), and [`engine`] ties one running instance together.
 
 pub mod engine;
 pub mod etcd;
 pub mod ffi;
 pub mod hosts;
 mod log;
+pub mod status;
 pub mod table;
 
 pub use engine::{Config, Engine, Stats, TlsFiles};
 pub use hosts::{Diagnostic, Zones};
+pub use status::InstanceStatus;
 pub use table::{Outcome, Table, TableOptions};

@@ -487,6 +487,9 @@ func TestMalformedCorefile(t *testing.T) {
 		{"tls a b c d", "tls"},
 		{"key", "key"},
 		{"snapshot /nonexistent-e2e-dir/snap", "snapshot"},
+		{"status_key", "status_key"},
+		{"status_key /a/ /b/", "status_key"},
+		{"key /e2e/hosts/\n        status_key /e2e/hosts/status", "status_key"},
 		{"10.0.0.1", "inline"},
 	}
 	for _, tc := range cases {

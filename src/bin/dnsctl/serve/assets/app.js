@@ -43,7 +43,7 @@ function showDiff(pre, diff) {
   for (const line of diff.split("\n")) {
     const cls = line.startsWith("+") && !line.startsWith("+++") ? "add"
       : line.startsWith("-") && !line.startsWith("---") ? "del" : "";
-    pre.append(cls ? el("span", { className: cls, textContent: line }) : line + "\n");
+    pre.append(cls ? el("span", { className: cls, textContent: line + "\n" }) : line + "\n");
   }
 }
 
@@ -75,7 +75,8 @@ async function afterWrite(res) {
     $("#conflict-theirs").textContent = data.conflict.theirs;
     $("#conflict-yours").textContent = data.conflict.yours;
     $("#conflict").hidden = false;
-    flash(data.error, false);
+    $("#flash").hidden = true; // the panel says it
+    $("#current-revision").textContent = String(data.conflict.revision);
     return false;
   }
   if (status === 422 && data.invalid) {
@@ -268,7 +269,7 @@ async function refreshFleet() {
     tr.append(el("td", { textContent: s.instance || s.status_key }), rev,
       el("td", { className: "state", textContent: stateText }),
       el("td", { textContent: String(s.entries ?? "") }), el("td", { textContent: String(s.invalid_lines ?? "") }),
-      el("td", { textContent: s.last_reload || "" }),
+      el("td", { textContent: s.last_reload_unix_ms ? s.last_reload : "never" }),
       el("td", { textContent: s.etcd_connected === false ? "disconnected" : "connected" }));
     body.append(tr);
   }

@@ -1,0 +1,161 @@
+'use strict';
+// Login (serve.users): redirect to /login, wrong and right passwords, CSRF protection of
+// writes, logout; and the refusal to listen on a non-loopback address without users.
+
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const h = require('./harness');
+
+const PASSWORD = 'correct horse battery';
+let s;
+after(async () => {
+  await h.stopAll();
+});
+
+const CSRF_HEADER = /csrf|xsrf/i;
+
+/** The local addresses (hex, as in /proc/net/tcp*) of the TCP sockets pid listens on. */
+function listeningSockets(pid) {
+  const fs = require('node:fs');
+  const inodes = new Set();
+  try {
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (m) inodes.add(m[1]);
+    }
+  } catch {
+    return []; // exited meanwhile
+  }
+  const out = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of fs.readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] === '0A' && inodes.has(f[9])) out.push(f[1]);
+    }
+  }
+  return out;
+}
+
+describe('with serve.users', () => {
+  before(async () => {
+    s = await h.startStack({ users: { alice: PASSWORD } });
+  });
+
+  test('login: redirect, wrong password, right password, CSRF on writes, logout', h.withDiagnostics('login', () => [s && s.page], async () => {
+    const { page, etcd } = s;
+    const base = s.console.url;
+
+    // No session: / goes to the login page.
+    await page.goto(base);
+    await page.getByTestId('login-user').waitFor();
+    await h.eventually('the login URL', () => assert.match(new URL(page.url()).pathname, /^\/login/, page.url()));
+    assert.equal(await page.getByTestId('records-table').count(), 0);
+    await h.screenshot(page, 'login');
+
+    // The API refuses a request without a session.
+    const anon = await fetch(base, { redirect: 'manual' });
+    assert.ok([301, 302, 303, 307, 308, 401].includes(anon.status), `GET / without a session: ${anon.status}`);
+
+    // Wrong password.
+    await h.login(page, 'alice', 'wrong password');
+    await page.getByTestId('login-error').waitFor({ state: 'visible' });
+    assert.ok(((await page.getByTestId('login-error').textContent()) || '').trim().length > 0, 'login-error has a message');
+    assert.match(new URL(page.url()).pathname, /^\/login/);
+    await page.goto(base);
+    await page.getByTestId('login-user').waitFor();
+    assert.equal(await page.getByTestId('records-table').count(), 0, 'still no session after a wrong password');
+
+    // Right password: the records.
+    await h.login(page, 'alice', PASSWORD);
+    await page.getByTestId('records-table').waitFor();
+    await page.locator('tr[data-name="db.example.org"]').waitFor();
+    await h.expectText(page.getByTestId('user'), /alice/);
+    await page.getByTestId('logout').waitFor({ state: 'visible' });
+    const cookies = await page.context().cookies();
+    assert.ok(cookies.length > 0, 'a session cookie');
+    for (const c of cookies) {
+      assert.ok(c.httpOnly, `cookie ${c.name} is HttpOnly`);
+      assert.ok(['Strict', 'Lax'].includes(c.sameSite), `cookie ${c.name} SameSite=${c.sameSite}`);
+    }
+
+    // A write in the browser; record the request it made.
+    const writes = [];
+    page.on('request', (r) => {
+      if (!['GET', 'HEAD', 'OPTIONS'].includes(r.method())) writes.push(r);
+    });
+    await page.getByTestId('add-name').fill('csrf.example.org');
+    await page.getByTestId('add-addrs').fill('10.6.6.6');
+    await page.getByTestId('add-submit').click();
+    await page.locator('tr[data-name="csrf.example.org"]').waitFor();
+    assert.ok(writes.length > 0, 'the add made a non-GET request');
+    const w = writes[writes.length - 1];
+    const headers = await w.allHeaders();
+    const csrfNames = Object.keys(headers).filter((n) => CSRF_HEADER.test(n));
+    assert.ok(csrfNames.length > 0, `the write ${w.method()} ${w.url()} carries a CSRF header: ${JSON.stringify(Object.keys(headers))}`);
+    const rev = (await etcd.get('/etcdhosts')).modRevision;
+
+    // Replayed from outside the page with the session cookie but without the CSRF header: 403,
+    // nothing written. Likewise with a wrong token, from a foreign Origin, and as a form post.
+    const cookie = cookies.map((c) => `${c.name}=${c.value}`).join('; ');
+    const plain = { ...headers, cookie };
+    for (const n of Object.keys(plain)) {
+      if (n.startsWith(':') || ['content-length', 'host', 'origin', 'referer'].includes(n)) delete plain[n];
+    }
+    const body = w.postData() || undefined;
+    const send = (hdrs) => fetch(w.url(), { method: w.method(), headers: hdrs, body, redirect: 'manual' });
+    const noToken = { ...plain };
+    for (const n of csrfNames) delete noToken[n];
+    const r1 = await send(noToken);
+    assert.equal(r1.status, 403, `${w.method()} ${w.url()} without the CSRF header: ${r1.status} ${await r1.text()}`);
+    const r2 = await send({ ...noToken, origin: 'http://evil.example' });
+    assert.equal(r2.status, 403, `cross-site style ${w.method()} without the CSRF header: ${r2.status}`);
+    const wrongToken = { ...plain };
+    for (const n of csrfNames) wrongToken[n] = 'not-the-token';
+    const r3 = await send(wrongToken);
+    assert.equal(r3.status, 403, `a wrong CSRF token: ${r3.status}`);
+    const r4 = await send({ ...plain, origin: 'http://evil.example' });
+    assert.equal(r4.status, 403, `the right token from a foreign Origin: ${r4.status}`);
+    const form = await fetch(w.url(), {
+      method: 'POST',
+      headers: { cookie, origin: 'http://evil.example', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'name=evil.example.org&addrs=6.6.6.6',
+      redirect: 'manual',
+    });
+    assert.ok(form.status >= 400 && form.status < 500, `cross-site form post: ${form.status}`);
+    assert.equal((await etcd.get('/etcdhosts')).modRevision, rev, 'nothing written by the forged requests');
+
+    // Control: with the header and the cookie the same request is not refused as CSRF.
+    const okHeaders = { ...plain, origin: new URL(base).origin };
+    const good = await send(okHeaders);
+    assert.notEqual(good.status, 403, `the same request with its CSRF header: ${good.status} ${await good.text()}`);
+
+    // Logout: back to the login page; the old cookie no longer works.
+    await page.getByTestId('logout').click();
+    await page.getByTestId('login-user').waitFor();
+    await page.goto(`${base}#/records`);
+    await page.getByTestId('login-user').waitFor();
+    const afterLogout = await send(okHeaders);
+    assert.ok([401, 403].includes(afterLogout.status) || (afterLogout.status >= 300 && afterLogout.status < 400),
+      `a write with the logged-out session: ${afterLogout.status}`);
+  }));
+});
+
+test('serve refuses a non-loopback listen address without serve.users (exit 3)', h.withDiagnostics('no-users', () => [], async () => {
+  const etcd = s && s.etcd ? s.etcd : await h.Etcd.start();
+  const config = h.writeConfig(etcd); // no users
+  const p = new h.Proc('dnsctl serve 0.0.0.0', h.dnsctlBin(), ['--config', config, 'serve', '--listen', '0.0.0.0:0']);
+  // Watch it while it runs: it must never hold a listening TCP socket.
+  const seen = [];
+  const done = p.waitExit(5000);
+  let finished = false;
+  done.then(() => { finished = true; }, () => { finished = true; });
+  while (!finished) {
+    seen.push(...listeningSockets(p.pid));
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  const { code } = await done;
+  assert.deepEqual(seen, [], 'listening sockets while it ran');
+  assert.equal(code, 3, `exit code; output:\n${p.out}`);
+  assert.match(p.out, /serve\.users/);
+  assert.doesNotMatch(p.out, /console at/);
+}));
