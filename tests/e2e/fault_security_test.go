@@ -22,9 +22,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-// secDNS starts one CoreDNS for a security case: key, endpoint and extra
-// options (credentials, tls) in the block, one inline name.
-func secDNS(t *testing.T, label, key, endpoint, extra string) (*coreDNS, string) {
+// keyDNS starts one CoreDNS bound to 127.0.0.1 serving key from endpoint, with extra
+// options (credentials, tls, status_key) in the block and one inline name.
+func keyDNS(t *testing.T, label, key, endpoint, extra string) (*coreDNS, string) {
 	t.Helper()
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
@@ -80,7 +80,7 @@ func TestSecurityTLS(t *testing.T) {
 	etcd := startTLSEtcd(t)
 	etcd.put(t, "/sec/tls", stableAddr+" "+stableName+"\n")
 	pki := etcd.tls
-	good, goodAddr := secDNS(t, "good", "/sec/tls", etcd.url(), fmt.Sprintf("tls %s %s %s", pki.clientCert, pki.clientKey, pki.ca))
+	good, goodAddr := keyDNS(t, "good", "/sec/tls", etcd.url(), fmt.Sprintf("tls %s %s %s", pki.clientCert, pki.clientKey, pki.ca))
 	waitFor(t, 10*time.Second, "data over TLS", func() (bool, string) {
 		return answerIs(goodAddr, stableName, dns.TypeA, stableAddr)
 	})
@@ -99,7 +99,7 @@ func TestSecurityTLS(t *testing.T) {
 		{"server certificate from an untrusted CA", fmt.Sprintf("tls %s %s %s", pki.clientCert, pki.clientKey, pki.otherCA), []string{"WARNING", etcd.url(), "server certificate is not signed by the CA of the tls option"}},
 	}
 	for _, tc := range cases {
-		c, addr := secDNS(t, tc.label, "/sec/tls", etcd.url(), tc.tls)
+		c, addr := keyDNS(t, tc.label, "/sec/tls", etcd.url(), tc.tls)
 		line := waitLog(t, tc.label, c, 60*time.Second, tc.words...)
 		t.Logf("%s: %s", tc.label, line)
 		stillServing(t, tc.label, c, addr)
@@ -161,7 +161,7 @@ func TestSecurityRBAC(t *testing.T) {
 	}
 
 	// CoreDNS with the read-only user: reads, watches, and cannot write.
-	good, goodAddr := secDNS(t, "read-only user", key, etcd.url(), fmt.Sprintf("credentials coredns %s", passwords["coredns"]))
+	good, goodAddr := keyDNS(t, "read-only user", key, etcd.url(), fmt.Sprintf("credentials coredns %s", passwords["coredns"]))
 	reader := newGW(2*time.Second, nil)
 	if err := reader.authenticate(etcd.url(), "coredns", passwords["coredns"]); err != nil {
 		t.Fatal(err)
@@ -196,11 +196,11 @@ func TestSecurityRBAC(t *testing.T) {
 	converge(t, w, restarted, d)
 
 	// A wrong password, and a user whose role cannot read the key.
-	bad, badAddr := secDNS(t, "wrong password", key, etcd.url(), fmt.Sprintf("credentials coredns %s", wrong))
+	bad, badAddr := keyDNS(t, "wrong password", key, etcd.url(), fmt.Sprintf("credentials coredns %s", wrong))
 	line := waitLog(t, "wrong password", bad, 15*time.Second, "WARNING", "authentication failed", `user "coredns"`, "credentials")
 	t.Logf("wrong password: %s", line)
 	stillServing(t, "wrong password", bad, badAddr)
-	noAccess, noAccessAddr := secDNS(t, "role without access", key, etcd.url(), fmt.Sprintf("credentials nobody %s", passwords["nobody"]))
+	noAccess, noAccessAddr := keyDNS(t, "role without access", key, etcd.url(), fmt.Sprintf("credentials nobody %s", passwords["nobody"]))
 	line = waitLog(t, "role without access", noAccess, 15*time.Second, "WARNING", "permission denied", "read access to "+key)
 	t.Logf("role without access: %s", line)
 	stillServing(t, "role without access", noAccess, noAccessAddr)

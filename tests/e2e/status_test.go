@@ -9,7 +9,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -116,21 +118,9 @@ func waitStatusGone(t *testing.T, gw *etcdGW, endpoint, key string, timeout time
 // extra options in the etcdhosts block.
 func statusDNS(t *testing.T, label, endpoint, extra string) (c *coreDNS, addr string, port int) {
 	t.Helper()
-	port = freePort(t)
-	addr = fmt.Sprintf("127.0.0.1:%d", port)
-	c = startCoreDNS(t, fmt.Sprintf(`
-.:%d {
-    bind 127.0.0.1
-    etcdhosts example.org {
-        %s %s
-        key %s
-        endpoint %s
-        timeout 2s
-        %s
-    }
-}
-`, port, inlineAddr, inlineName, statusHostsKey, endpoint, extra), addr)
-	c.proc.name = "coredns " + label
+	c, addr = keyDNS(t, label, statusHostsKey, endpoint, extra)
+	_, p, _ := net.SplitHostPort(addr)
+	port, _ = strconv.Atoi(p)
 	return c, addr, port
 }
 

@@ -189,6 +189,15 @@ of their version.")]
         ips: Vec<String>,
     },
 
+    /// Delete NAME from every line, or only its record with IP
+    #[command(after_help = "Example:\n  dnsctl del web.example.org 10.0.0.5")]
+    Del {
+        /// Host name to delete
+        name: String,
+        /// Delete only the record with this address
+        ip: Option<String>,
+    },
+
     /// Start the web console: records, raw editing, history, rollback and the fleet's state
     #[command(
         long_about = "\
@@ -214,15 +223,6 @@ reach it from other hosts (its session cookies are Secure).",
         /// Read a password on stdin, print its hash for serve.users, and exit
         #[arg(long)]
         hash_password: bool,
-    },
-
-    /// Delete NAME from every line, or only its record with IP
-    #[command(after_help = "Example:\n  dnsctl del web.example.org 10.0.0.5")]
-    Del {
-        /// Host name to delete
-        name: String,
-        /// Delete only the record with this address
-        ip: Option<String>,
     },
 }
 

@@ -708,26 +708,9 @@ pub fn hostname() -> String {
     }
 }
 
-/// Unix seconds as `2006-01-02T15:04:05Z` (UTC), without a date library.
+/// Unix seconds as `2006-01-02T15:04:05Z` (UTC).
 pub fn rfc3339(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    // Howard Hinnant's civil_from_days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    etcdhosts::status::rfc3339(i64::try_from(unix).unwrap_or(i64::MAX / 1000) * 1000)
 }
 
 pub fn human_bytes(n: usize) -> String {
