@@ -293,67 +293,26 @@ class Etcd {
 }
 
 // ---------------------------------------------------------------------------------------
-// DNS: a tiny UDP client (A queries) so the tests need no dig.
-
-function encodeQuery(id, name, qtype) {
-  const labels = name.replace(/\.$/, '').split('.');
-  const parts = [Buffer.from([id >> 8, id & 255, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0])];
-  for (const l of labels) parts.push(Buffer.from([l.length]), Buffer.from(l, 'ascii'));
-  parts.push(Buffer.from([0, qtype >> 8, qtype & 255, 0, 1]));
-  return Buffer.concat(parts);
-}
-
-function skipName(buf, off) {
-  for (;;) {
-    const len = buf[off];
-    if (len === undefined) throw new Error('truncated name');
-    if ((len & 0xc0) === 0xc0) return off + 2;
-    if (len === 0) return off + 1;
-    off += len + 1;
-  }
-}
-
-const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED'];
+// DNS: dig (dnsutils) over UDP, one try.
 
 /** Queries 127.0.0.1:port for name/A; resolves {rcode, addrs} (addrs sorted). */
-function dnsQuery(port, name, { qtype = 1, timeout = 1000 } = {}) {
+function dnsQuery(port, name, { qtype = 'A', timeout = 1000 } = {}) {
+  const args = ['@127.0.0.1', '-p', String(port), '+tries=1', `+time=${Math.max(1, Math.ceil(timeout / 1000))}`,
+    '+noall', '+comments', '+answer', name, String(qtype)];
   return new Promise((resolve, reject) => {
-    const id = Math.floor(Math.random() * 65536);
-    const sock = dgram.createSocket('udp4');
-    const timer = setTimeout(() => {
-      sock.close();
-      reject(new Error(`DNS query ${name} to 127.0.0.1:${port}: no reply in ${timeout} ms`));
-    }, timeout);
-    sock.on('message', (buf) => {
-      if (buf.readUInt16BE(0) !== id) return;
-      clearTimeout(timer);
-      sock.close();
-      try {
-        const flags = buf.readUInt16BE(2);
-        const qd = buf.readUInt16BE(4);
-        const an = buf.readUInt16BE(6);
-        let off = 12;
-        for (let i = 0; i < qd; i++) off = skipName(buf, off) + 4;
-        const addrs = [];
-        for (let i = 0; i < an; i++) {
-          off = skipName(buf, off);
-          const type = buf.readUInt16BE(off);
-          const rdlen = buf.readUInt16BE(off + 8);
-          off += 10;
-          if (type === 1 && rdlen === 4) addrs.push([...buf.subarray(off, off + 4)].join('.'));
-          off += rdlen;
-        }
-        resolve({ rcode: RCODES[flags & 15] || String(flags & 15), addrs: addrs.sort() });
-      } catch (e) {
-        reject(e);
+    execFile('dig', args, { timeout: timeout + 2000 }, (err, stdout) => {
+      const status = /status: ([A-Z]+)/.exec(stdout || '');
+      if (!status) {
+        reject(new Error(`dig ${args.join(' ')}: ${err ? err.message : 'no answer'}\n${stdout}`));
+        return;
       }
+      const addrs = stdout.split('\n')
+        .filter((l) => l && !l.startsWith(';'))
+        .map((l) => l.trim().split(/\s+/))
+        .filter((f) => f[3] === 'A')
+        .map((f) => f[4]);
+      resolve({ rcode: status[1], addrs: addrs.sort() });
     });
-    sock.on('error', (e) => {
-      clearTimeout(timer);
-      sock.close();
-      reject(e);
-    });
-    sock.send(encodeQuery(id, name, qtype), port, '127.0.0.1');
   });
 }
 
