@@ -88,15 +88,18 @@ async function afterWrite(res) {
 
 // ---- records
 
+// Rows drawn at most: a fleet's file can hold 100k names, more than a page should draw.
+const MAX_ROWS = 1000;
+
 function renderRecords() {
   const filter = $("#records-filter").value.trim().toLowerCase();
   const body = $("#records-table tbody");
   body.replaceChildren();
-  let shown = 0;
+  let matching = 0;
   for (const r of state.records) {
     const addrs = r.addrs.join(" ");
     if (filter && !r.name.includes(filter) && !addrs.includes(filter)) continue;
-    shown++;
+    if (++matching > MAX_ROWS) continue;
     const tr = el("tr");
     tr.dataset.name = r.name;
     const addrCell = el("td", { className: "addrs" }, el("span", { textContent: addrs }));
@@ -114,7 +117,8 @@ function renderRecords() {
     body.append(tr);
   }
   const bad = state.invalid.length ? `, ${state.invalid.length} invalid line(s) (see Raw file)` : "";
-  $("#records-count").textContent = `${shown} of ${state.records.length} names${bad}`;
+  const more = matching > MAX_ROWS ? ` (showing the first ${MAX_ROWS}: filter to narrow down)` : "";
+  $("#records-count").textContent = `${matching} of ${state.records.length} names${bad}${more}`;
 }
 
 function editRow(tr, r, cell) {
