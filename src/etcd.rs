@@ -163,7 +163,7 @@ impl Session<'_> {
             })
             .collect();
         drop(response);
-        self.publish(&fragments, read_revision).await;
+        self.publish(&mut fragments, read_revision).await;
         self.read_done = true;
         if let Some(tx) = first_read.take() {
             let _ = tx.send(());
@@ -225,14 +225,20 @@ impl Session<'_> {
                     }
                 }
             }
-            self.publish(&fragments, revision).await;
+            // The values are copied out: let the response go before the table is built.
+            drop(response);
+            self.publish(&mut fragments, revision).await;
         }
     }
 
     /// Publishes the fragments (one, for a plain key) and writes the snapshot. The revision
     /// served is the newest mod revision of the data, so every server holding the same data
     /// reports the same revision; an empty key falls back to the read's revision.
-    async fn publish(&self, fragments: &BTreeMap<Vec<u8>, (i64, Vec<u8>)>, read_revision: i64) {
+    ///
+    /// For a plain key the text is dropped once published: the next change brings the whole
+    /// value again, and a 1M-line file is ~40 bytes a record. A prefix keeps its fragments,
+    /// since a change to one is merged with the others.
+    async fn publish(&self, fragments: &mut BTreeMap<Vec<u8>, (i64, Vec<u8>)>, read_revision: i64) {
         let revision = fragments
             .values()
             .map(|(rev, _)| *rev)
@@ -259,6 +265,11 @@ impl Session<'_> {
                 tokio::task::spawn_blocking(move || write_snapshot(&path, revision, &values)).await;
             if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
                 tracing::warn!("cannot write snapshot: {e}");
+            }
+        }
+        if !self.shared.config.is_prefix() {
+            for (_, value) in fragments.values_mut() {
+                *value = Vec::new();
             }
         }
     }
