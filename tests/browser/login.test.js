@@ -75,7 +75,8 @@ describe('with serve.users', () => {
     assert.ok(cookies.length > 0, 'a session cookie');
     for (const c of cookies) {
       assert.ok(c.httpOnly, `cookie ${c.name} is HttpOnly`);
-      assert.ok(['Strict', 'Lax'].includes(c.sameSite), `cookie ${c.name} SameSite=${c.sameSite}`);
+      assert.equal(c.sameSite, 'Strict', `cookie ${c.name} SameSite=${c.sameSite}`);
+      assert.ok(c.secure, `cookie ${c.name} is Secure`);
     }
 
     // A write in the browser; record the request it made.

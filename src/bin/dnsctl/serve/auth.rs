@@ -3,8 +3,8 @@
 //! - Users and argon2 password hashes come from the config's `serve.users`. With users,
 //!   every page and API call needs a session from `/api/login`; without users (loopback
 //!   only) everyone local is "the local user" and gets a session on first visit.
-//! - Sessions are random tokens in an HttpOnly, SameSite=Strict cookie (Secure beyond
-//!   loopback), idle for at most 12 hours, held in memory.
+//! - Sessions are random tokens in a Secure, HttpOnly, SameSite=Strict cookie, idle for at
+//!   most 12 hours, held in memory.
 //! - Every write needs the session's CSRF token in `X-CSRF-Token`, and a cross-origin
 //!   `Origin` is refused. On loopback, the `Host` header must name the console itself, so a
 //!   DNS-rebinding page cannot talk to it either.
@@ -123,11 +123,10 @@ impl Auth {
     }
 
     fn set_cookie(&self, token: &str, max_age: u64) -> HeaderValue {
-        // Browsers treat loopback as a secure context, so `Secure` is only needed (and
-        // only works) where the console is reached over HTTPS: anywhere but loopback.
-        let secure = if self.loopback { "" } else { "; Secure" };
+        // Secure everywhere: browsers accept it over plain http on loopback (a secure
+        // context), and beyond loopback the console must be reached over HTTPS.
         HeaderValue::from_str(&format!(
-            "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+            "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Secure; Max-Age={max_age}"
         ))
         .expect("the cookie is ASCII")
     }
