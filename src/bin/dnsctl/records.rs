@@ -119,7 +119,7 @@ fn spans(s: &str) -> Vec<(usize, usize)> {
 }
 
 /// The current text as UTF-8, refusing to touch a file that is invalid already.
-pub fn current_text(ctx: &Ctx, base: &State) -> Result<String> {
+fn current_text(ctx: &Ctx, base: &State) -> Result<String> {
     let text = view::render(&ctx.target, base)?;
     let what = format!("{} (as stored)", ctx.target.describe());
     if let Err(diags) = etcdhosts::hosts::validate(&text) {

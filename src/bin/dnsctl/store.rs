@@ -695,7 +695,7 @@ pub fn user_name() -> String {
     }
 }
 
-pub fn hostname() -> String {
+fn hostname() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: the buffer and its length are ours; gethostname NUL-terminates within it
     // (we zeroed it and pass one byte less).
