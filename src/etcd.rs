@@ -58,7 +58,10 @@ pub(crate) async fn run(shared: Arc<Shared>, first_read: mpsc::Sender<()>) {
         match result {
             // A planned re-read (force_reload): start over at once, same endpoint.
             Ok(()) => continue,
-            Err(e) => quiet.warn(&format!("etcd {url}: {e}; retrying")),
+            Err(e) => {
+                let e = with_tls_verdict(config, url, e).await;
+                quiet.warn(&format!("etcd {url}: {e}; retrying"))
+            }
         }
         endpoint = (endpoint + 1) % config.endpoints.len();
         failures_in_a_row += 1;
@@ -66,6 +69,20 @@ pub(crate) async fn run(shared: Arc<Shared>, first_read: mpsc::Sender<()>) {
             tokio::time::sleep(jitter(backoff)).await;
             backoff = (backoff * 2).min(BACKOFF_CAP);
         }
+    }
+}
+
+/// A hang-up right after the TLS handshake hides why etcd hung up: ask etcd once more.
+async fn with_tls_verdict(config: &Config, url: &str, message: String) -> String {
+    if !crate::tls_probe::worth_probing(config, url, &message) {
+        return message;
+    }
+    match crate::tls_probe::refusal(config, url).await {
+        Some(alert) => {
+            let hint = tls_hint(&alert).unwrap_or("etcd refused the TLS connection");
+            format!("{message}; a second handshake got \"{alert}\" ({hint})")
+        }
+        None => message,
     }
 }
 

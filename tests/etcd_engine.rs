@@ -242,6 +242,48 @@ fn tls_with_client_certificates() {
     assert!(!no_cert.stats().ready);
 }
 
+/// The probe that explains a hang-up (tonic often reports a refused client certificate as
+/// "broken pipe"): etcd's alert for a certificate from another CA, every time, and nothing
+/// for a certificate it accepts.
+#[test]
+fn tls_probe_reads_why_etcd_refused_the_client_certificate() {
+    let certs = Arc::new(Certs::new());
+    let stranger = Certs::new();
+    let etcd = Etcd::start_with(EtcdOptions {
+        tls: Some(certs.clone()),
+        ..EtcdOptions::default()
+    });
+    let with = |cert: &Certs| Config {
+        tls: Some(TlsFiles {
+            cert: Some(cert.client_cert.clone()),
+            key: Some(cert.client_key.clone()),
+            ca: Some(certs.ca.clone()),
+        }),
+        ..config(&[&etcd.url], "/etcdhosts")
+    };
+    for _ in 0..5 {
+        let refused = common::block_on(etcdhosts::tls_probe::refusal(&with(&stranger), &etcd.url));
+        let alert = refused.expect("no alert for a certificate from another CA");
+        assert!(alert.starts_with("received fatal alert: "), "{alert}");
+        let accepted = common::block_on(etcdhosts::tls_probe::refusal(&with(&certs), &etcd.url));
+        assert_eq!(accepted, None);
+    }
+    let no_cert = Config {
+        tls: Some(TlsFiles {
+            ca: Some(certs.ca.clone()),
+            ..TlsFiles::default()
+        }),
+        ..config(&[&etcd.url], "/etcdhosts")
+    };
+    let missing = common::block_on(etcdhosts::tls_probe::refusal(&no_cert, &etcd.url));
+    assert!(missing.is_some_and(|alert| alert.starts_with("received fatal alert: ")));
+    let closed = format!("https://127.0.0.1:{}", common::free_port());
+    assert_eq!(
+        common::block_on(etcdhosts::tls_probe::refusal(&with(&certs), &closed)),
+        None
+    );
+}
+
 #[test]
 fn a_dead_endpoint_among_several_does_not_fail_the_load() {
     let etcd = Etcd::start();
