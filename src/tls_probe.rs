@@ -20,13 +20,14 @@ use tokio_rustls::TlsConnector;
 
 use crate::engine::Config;
 
-/// The whole probe (connect, handshake, wait for a verdict) gives up after this: an etcd
-/// that accepts us says nothing, and a retry must not wait long for a probe.
+/// The whole probe (connect, handshake, wait for a verdict) gives up after this, so a
+/// member that stalls mid-handshake cannot hold up the retry for long.
 const PROBE_LIMIT: Duration = Duration::from_secs(1);
 
 /// Whether a failed connection to `url` looks like etcd hanging up on our certificate (or
 /// on the lack of one): the peer closed the connection, and nothing in the message says why.
 pub fn worth_probing(config: &Config, url: &str, message: &str) -> bool {
+    let message = message.to_ascii_lowercase();
     let hung_up = [
         "broken pipe",
         "connection closed",
@@ -35,7 +36,7 @@ pub fn worth_probing(config: &Config, url: &str, message: &str) -> bool {
         "unexpectedeof",
     ]
     .iter()
-    .any(|symptom| message.to_ascii_lowercase().contains(symptom));
+    .any(|symptom| message.contains(symptom));
     config.tls.is_some()
         && url.starts_with("https://")
         && hung_up
@@ -89,7 +90,7 @@ pub async fn refusal(config: &Config, url: &str) -> Option<String> {
             Err(e) => return alert(&e),
         };
         // TLS 1.3: etcd checks our certificate after our last handshake message, so its
-        // verdict comes now: session tickets (accepted; we keep waiting) or an alert.
+        // verdict comes now: its HTTP/2 settings (accepted) or an alert.
         let mut byte = [0u8; 1];
         match stream.read(&mut byte).await {
             Err(e) => alert(&e),
