@@ -25,8 +25,12 @@ FROM rust:${RUST_VERSION}-${DEBIAN_VERSION} AS build
 ARG COREDNS_VERSION=
 # The commit the binaries report (the build context has no .git).
 ARG ETCDHOSTS_GIT_COMMIT=unknown
-RUN apt-get update \
- && apt-get install -y --no-install-recommends protobuf-compiler libcap2-bin \
+# The build's Debian packages, as ./run.sh and ./test.sh install them (protoc and the
+# well-known .proto files), and setcap.
+COPY scripts/deps.sh /usr/local/bin/etcdhosts-deps
+RUN etcdhosts-deps build \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends libcap2-bin \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=go /usr/local/go /usr/local/go
 ENV PATH=/usr/local/go/bin:$PATH

@@ -112,6 +112,9 @@ NO_INSTALL="${ETCDHOSTS_NO_INSTALL:-0}"
 for tool in cargo go gcc tar gzip sha256sum readelf; do
 	command -v "$tool" >/dev/null || die "'$tool' is not installed"
 done
+# protoc with the well-known .proto files, a working C compiler, CA certificates: checked
+# here, in seconds, rather than by a build script minutes into cargo build.
+"$ROOT/scripts/deps.sh" --check build || die "the build needs the Debian packages named above"
 
 started=$SECONDS
 BUILD="${ETCDHOSTS_BUILD_DIR:-$ROOT/build}"

@@ -17,18 +17,7 @@ run_dir="$PWD/run"
 mkdir -p "$run_dir"
 export ETCDCTL_API=3
 
-need=()
-command -v etcd >/dev/null || need+=(etcd-server)
-command -v etcdctl >/dev/null || need+=(etcd-client)
-command -v protoc >/dev/null || need+=(protobuf-compiler)
-command -v dig >/dev/null || need+=(dnsutils)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "==> installing ${need[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+scripts/deps.sh run
 
 echo "==> ./build.sh (skipped when up to date)"
 ./build.sh
@@ -36,10 +25,35 @@ version="$(sed -n 's/^DEFAULT_COREDNS_VERSION=//p' build.sh)"
 coredns="$PWD/build/coredns-$version/coredns"
 
 etcd_pid="" coredns_pid=""
-cleanup() {
-  for pid in $coredns_pid $etcd_pid; do kill "$pid" 2>/dev/null || true; done
+# alive PID: the process runs (a child that exited stays a zombie until waited for).
+alive() {
+  local state
+  state="$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)" && [ -n "$state" ] && [ "$state" != Z ]
 }
-trap cleanup EXIT INT TERM
+# stop PID: SIGTERM, then wait up to 15 s for it to exit before SIGKILL.
+stop() {
+  local pid="$1"
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || return 0
+  for _ in $(seq 150); do
+    alive "$pid" || break
+    sleep 0.1
+  done
+  if alive "$pid"; then
+    echo "==> pid $pid did not stop in 15 s; killing it" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+# CoreDNS first, and only then etcd: on its way out CoreDNS removes its status key, which
+# needs etcd. Both run in process groups of their own (set -m), so that Ctrl-C reaches only
+# this script, which then stops them in that order.
+cleanup() {
+  stop "$coredns_pid"
+  stop "$etcd_pid"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -50,6 +64,7 @@ if [ -z "$endpoint" ]; then
   done
   endpoint="http://127.0.0.1:$client_port"
   echo "==> starting etcd on $endpoint (data in run/etcd, log in run/etcd.log)"
+  set -m
   etcd --name etcdhosts-demo --data-dir "$run_dir/etcd" \
     --listen-client-urls "$endpoint" --advertise-client-urls "$endpoint" \
     --listen-peer-urls "http://127.0.0.1:$peer_port" \
@@ -57,6 +72,7 @@ if [ -z "$endpoint" ]; then
     --initial-cluster "etcdhosts-demo=http://127.0.0.1:$peer_port" \
     >"$run_dir/etcd.log" 2>&1 &
   etcd_pid=$!
+  set +m
   for _ in $(seq 100); do
     etcdctl --endpoints "$endpoint" endpoint health >/dev/null 2>&1 && break
     kill -0 "$etcd_pid" 2>/dev/null || { cat "$run_dir/etcd.log"; exit 1; }
@@ -64,6 +80,9 @@ if [ -z "$endpoint" ]; then
   done
   etcdctl --endpoints "$endpoint" endpoint health >/dev/null
 fi
+
+# The quick-start lines (README) read the endpoint from here: it may not be 2379.
+echo "$endpoint" >"$run_dir/endpoint"
 
 if [ -z "$(etcdctl --endpoints "$endpoint" get "$key" --print-value-only)" ]; then
   echo "==> loading examples/hosts into $key"
@@ -102,12 +121,15 @@ cat <<HELP
     dig @127.0.0.1 -p 1053 -x 10.0.0.20
     dig @127.0.0.1 -p 1053 nope.example.org        # NXDOMAIN with an SOA
   Change a record and ask again:
-    ETCDCTL_API=3 etcdctl --endpoints $endpoint put $key "10.0.0.99 web.example.org"
+    ETCDCTL_API=3 etcdctl --endpoints "$(cat run/endpoint)" put $key "10.0.0.99 web.example.org"
   Metrics: curl -s 127.0.0.1:9153/metrics | grep etcdhosts
   Edit the records: target/release/dnsctl -c run/dnsctl.yaml edit
   Web console (http://127.0.0.1:8053/): target/release/dnsctl -c run/dnsctl.yaml serve
 HELP
-# In the background and waited for, so that a signal to this script stops CoreDNS and etcd.
+# In the background, in its own process group, and waited for: Ctrl-C reaches this script
+# alone, whose trap stops CoreDNS and then etcd.
+set -m
 "$coredns" -conf "$run_dir/Corefile" &
 coredns_pid=$!
+set +m
 wait "$coredns_pid"

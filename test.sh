@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Runs every test of the project: Rust lint and tests (unit, real etcd, C ABI), then the
 # Go plugin's unit tests, the end-to-end tests against a CoreDNS built by build.sh, and the
-# web console's browser tests. Needs etcd, etcdctl, protoc, node/npm and chromium on PATH
-# (.ci/run installs them on Debian).
+# web console's browser tests. It first installs what the tests need from Debian
+# (scripts/deps.sh test: as root or with passwordless sudo), or fails at once with the
+# command to run.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 step() { printf '\n== %s\n' "$*"; }
+
+step "scripts/deps.sh test"
+scripts/deps.sh test
 
 step "cargo fmt --check"
 cargo fmt --check

@@ -12,8 +12,9 @@
 #            BENCH_RESULTS=NAME writes bench/results/NAME* instead of quick*/full*;
 #            BENCH_DNSMASQ_WAIT=60s how long dnsmasq may take to load a record set
 #
-# It installs what it lacks from Debian (dnsperf, dnsmasq-base, etcd-server, etcd-client,
-# dnsutils), builds CoreDNS if needed (ETCDHOSTS_COREDNS_ONLY=1 ./build.sh), and starts
+# It installs what it lacks from Debian (scripts/deps.sh bench: dnsperf, dnsmasq-base,
+# etcd-server, etcd-client, dnsutils, protoc and its includes), builds CoreDNS if needed
+# (ETCDHOSTS_COREDNS_ONLY=1 ./build.sh), and starts
 # etcd, CoreDNS and dnsmasq on 127.0.0.1, on free ports; everything it starts is stopped
 # on exit (trap). No server forwards anywhere: CoreDNS has no `forward`, dnsmasq runs
 # with --no-resolv and no server=, so every answer is made locally.
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
     --no-write) WRITE=0 ;;
     --no-build) BUILD=0 ;;
     --only) ONLY="$2"; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -62,19 +63,7 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "FATAL: $*"; exit 1; }
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
 
-need_apt=()
-command -v dnsperf >/dev/null || need_apt+=(dnsperf)
-command -v dnsmasq >/dev/null || [ -x /usr/sbin/dnsmasq ] || need_apt+=(dnsmasq-base)
-command -v etcd >/dev/null || need_apt+=(etcd-server)
-command -v etcdctl >/dev/null || need_apt+=(etcd-client)
-command -v dig >/dev/null || need_apt+=(dnsutils)
-command -v python3 >/dev/null || need_apt+=(python3)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  log "installing ${need_apt[*]}"
-  # dnsmasq-base, not dnsmasq: the latter starts a system service that forwards upstream.
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${need_apt[@]}" >/dev/null
-fi
+scripts/deps.sh bench
 DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 
 if [ $BUILD = 1 ]; then

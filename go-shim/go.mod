@@ -2,6 +2,8 @@ module github.com/etcdhosts/etcdhosts/go-shim
 
 go 1.24.0
 
+toolchain go1.26.8
+
 require (
 	github.com/coredns/caddy v1.1.2-0.20241029205200-8de985351a98
 	github.com/coredns/coredns v1.12.4

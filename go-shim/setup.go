@@ -25,7 +25,7 @@ var log = clog.NewWithPlugin(pluginName)
 
 func init() { plugin.Register(pluginName, setup) }
 
-// Defaults (DESIGN.md section 4).
+// Defaults (docs/DESIGN.md section 4).
 const (
 	defaultEndpoint = "http://127.0.0.1:2379"
 	defaultKey      = "/etcdhosts"
@@ -33,7 +33,7 @@ const (
 	defaultTimeout  = 5 * time.Second
 )
 
-// config is the JSON document handed to etcdhosts_new (DESIGN.md section 3).
+// config is the JSON document handed to etcdhosts_new (docs/DESIGN.md section 4).
 // Rust rejects unknown fields, so this must match its schema exactly.
 type config struct {
 	Endpoints     []string   `json:"endpoints"`

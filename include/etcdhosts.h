@@ -85,7 +85,7 @@ extern "C" {
 #endif // __cplusplus
 
 /*
- Starts an instance from a JSON config (DESIGN.md §4). On a bad config returns NULL and
+ Starts an instance from a JSON config (docs/DESIGN.md §4). On a bad config returns NULL and
  writes a NUL-terminated message (truncated to `err_len`) to `err_buf`. Waits for the
  first etcd read at most the configured timeout; never fails because etcd is down.
 

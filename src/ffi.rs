@@ -1,6 +1,6 @@
-//! The C ABI, as in DESIGN.md §3. Argument checks and `catch_unwind` only: every decision
-//! is made in `engine` and `table`. `include/etcdhosts.h` is generated from this file by
-//! cbindgen (see tests/header.rs).
+//! The C ABI, as in docs/DESIGN.md §3. Argument checks and `catch_unwind` only: every
+//! decision is made in `engine` and `table`. `include/etcdhosts.h` is generated from this
+//! file by cbindgen (see tests/header.rs).
 //!
 //! Ownership: a handle from `etcdhosts_new` belongs to the caller until it passes it to
 //! `etcdhosts_free`. Rust never keeps a pointer the caller passed in.
@@ -66,7 +66,7 @@ pub struct etcdhosts_stats {
 /// NUL-terminated, valid only during the call. Called from Rust's runtime thread.
 pub type etcdhosts_log_callback = extern "C" fn(level: i32, msg: *const u8, msg_len: usize);
 
-/// Starts an instance from a JSON config (DESIGN.md §4). On a bad config returns NULL and
+/// Starts an instance from a JSON config (docs/DESIGN.md §4). On a bad config returns NULL and
 /// writes a NUL-terminated message (truncated to `err_len`) to `err_buf`. Waits for the
 /// first etcd read at most the configured timeout; never fails because etcd is down.
 ///

@@ -1,10 +1,11 @@
 //! Hosts text -> records plus diagnostics. No I/O, no allocation per record.
 //!
-//! The rules (DESIGN.md §5): `#` starts a comment anywhere; fields split on ASCII whitespace;
-//! field 1 is an IPv4 or IPv6 address (an IPv6 `%zone` is dropped, IPv4-mapped IPv6 becomes
-//! IPv4); the other fields are names, lowercased and made fully qualified. A line with an
-//! invalid address or an invalid name is skipped as a whole and reported with its line number.
-//! Names outside the zones are dropped silently (they are not errors, just not ours).
+//! The rules (docs/DESIGN.md §5): `#` starts a comment anywhere; fields split on ASCII
+//! whitespace; field 1 is an IPv4 or IPv6 address (an IPv6 `%zone` is dropped, IPv4-mapped
+//! IPv6 becomes IPv4); the other fields are names, lowercased and made fully qualified. A
+//! line with an invalid address or an invalid name is skipped as a whole and reported with its
+//! line number. Names outside the zones are dropped silently (they are not errors, just not
+//! ours).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

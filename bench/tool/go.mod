@@ -2,6 +2,8 @@ module github.com/etcdhosts/etcdhosts/bench/tool
 
 go 1.24.0
 
+toolchain go1.26.8
+
 require github.com/miekg/dns v1.1.68
 
 require (

@@ -1,5 +1,5 @@
 //! The hosts parser on arbitrary bytes: never panics, and everything it emits obeys the
-//! rules of DESIGN.md section 5 (valid, lowercase, fully qualified names inside the zones;
+//! rules of docs/DESIGN.md section 5 (valid, lowercase, fully qualified names inside the zones;
 //! one diagnostic per skipped line, with a line number that exists).
 //!
 //! Input: byte 0 picks the zones and the diagnostics cap, the rest is the hosts text.

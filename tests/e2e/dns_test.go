@@ -72,7 +72,7 @@ func checkSOA(t *testing.T, r *dns.Msg, zone string, ttl uint32, serial int64) {
 	}
 }
 
-// TestDNSSemantics covers every row of DESIGN.md section 5 against one CoreDNS
+// TestDNSSemantics covers every row of docs/DESIGN.md section 5 against one CoreDNS
 // with several server blocks that share one etcd key.
 func TestDNSSemantics(t *testing.T) {
 	etcd := startEtcd(t)

@@ -2,6 +2,8 @@ module github.com/etcdhosts/etcdhosts/tests/e2e
 
 go 1.24.0
 
+toolchain go1.26.8
+
 require (
 	github.com/miekg/dns v1.1.72
 	golang.org/x/sys v0.39.0

@@ -149,6 +149,17 @@ modes_ok() {
 		/^[^d-]/ { print "not a file: " $6; bad = 1 }
 		END { exit bad }'
 }
+# The README promises a glibc version ("glibc 2.35 or newer"); the packed binaries must
+# need no newer symbol version than that.
+readme_glibc="$(grep -o 'glibc [0-9][0-9.]* or newer' "$ROOT/README.md" | head -1 | cut -d' ' -f2)"
+[[ -n "$readme_glibc" ]] || not_ok "README.md names no 'glibc X.Y or newer'"
+# newest_glibc BIN: the highest GLIBC_x.y symbol version BIN needs.
+newest_glibc() { readelf -W --dyn-syms "$1" | grep -o 'GLIBC_[0-9][0-9.]*' | sort -uV | tail -1; }
+# glibc_at_most GLIBC_x.y LIMIT: x.y <= LIMIT.
+glibc_at_most() {
+	local v="${1#GLIBC_}"
+	[[ -n "$v" && "$(printf '%s\n%s\n' "$v" "$2" | sort -V | tail -1)" == "$2" ]]
+}
 for arch in "${arches[@]}"; do
 	tgz="$REL/coredns_${ver}_linux_${arch}.tgz"
 	check "coredns_${ver}_linux_${arch}.tgz: file list" diff <(echo "$coredns_files") <(tar -tzf "$tgz" | sort)
@@ -162,6 +173,12 @@ for arch in "${arches[@]}"; do
 		grep -q 'Apache License' "$tmp/$arch/LICENSE"
 	check "coredns_${ver}_linux_${arch}.tgz: dnsctl is the one in dnsctl_v${cargo_ver}_linux_${arch}.tgz" \
 		cmp -s "$tmp/$arch/dnsctl" <(tar -xzOf "$tgz" ./dnsctl)
+	for bin in coredns dnsctl; do
+		needs="$(newest_glibc "$tmp/$arch/$bin")"
+		echo "     $arch $bin needs ${needs:-no versioned glibc symbol}"
+		check "coredns_${ver}_linux_${arch}.tgz: $bin needs glibc $readme_glibc or older (README), not ${needs#GLIBC_}" \
+			glibc_at_most "$needs" "$readme_glibc"
+	done
 done
 
 # ---- versions ----------------------------------------------------------------
