@@ -18,7 +18,6 @@
 # 10 minutes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-commit="$(git -C "$ROOT" rev-parse --verify "${1:-HEAD}^{commit}")"
 deadline_s="${FRESH_DEADLINE_S:-2400}"
 
 say() { printf '[fresh %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -85,6 +84,7 @@ if [[ "${1:-}" == --inside ]]; then
 fi
 
 # ---- outside ----------------------------------------------------------------
+commit="$(git -C "$ROOT" rev-parse --verify "${1:-HEAD}^{commit}")"
 [[ "$(id -u)" == 0 ]] || die "run as root (mmdebstrap, mounts and chroot)"
 for tool in rustc rustup go git unshare chroot; do
   command -v "$tool" >/dev/null || die "'$tool' is not on PATH"
