@@ -6,7 +6,8 @@
 #
 # 1. mmdebstrap builds a minimal Debian 12 root (variant minbase) from Debian's packages.
 # 2. This machine's Rust (rustup's toolchains and its proxies) and Go are bind-mounted into
-#    it read-only: the only things a user brings. CARGO_HOME and GOPATH start empty.
+#    it read-only, at the same paths: the only things a user brings. Cargo's registry and
+#    Go's module cache start empty.
 # 3. The repository at COMMIT is cloned into the root, and `./run.sh` runs there (chroot, in
 #    private mount and PID namespaces), until `dig web.example.org` gets the example
 #    answer (10.0.0.10 and 10.0.0.11).
@@ -32,18 +33,19 @@ if [[ "${1:-}" == --inside ]]; then
   mount -t proc proc "$rootfs/proc"
   mount -t sysfs sysfs "$rootfs/sys"
   mount --rbind /dev "$rootfs/dev"
-  for pair in "$rustup_home:/opt/rustup" "$cargo_bin:/opt/cargo/bin" "$goroot:/usr/local/go"; do
-    src="${pair%%:*}" dst="$rootfs${pair#*:}"
-    mkdir -p "$dst"
-    mount --bind "$src" "$dst"
-    mount -o remount,bind,ro "$dst"
+  # At the same paths as here: rustup's toolchains may be symlinks with absolute targets.
+  for dir in "$rustup_home" "$cargo_bin" "$goroot"; do
+    mkdir -p "$rootfs$dir"
+    mount --bind "$dir" "$rootfs$dir"
+    mount -o remount,bind,ro "$rootfs$dir"
   done
   cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
 
-  # A login shell of a user whose ~/.profile puts rustup's and Go's bin on the PATH.
+  # A user whose ~/.profile puts rustup's and Go's bin on the PATH. CARGO_HOME's registry
+  # and GOPATH's module cache start empty in the root.
   env_vars=(HOME=/root USER=root LANG=C.UTF-8 TERM=dumb
-    PATH=/opt/cargo/bin:/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-    RUSTUP_HOME=/opt/rustup CARGO_HOME=/root/.cargo)
+    PATH="$cargo_bin:$goroot/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    RUSTUP_HOME="$rustup_home" CARGO_HOME="$(dirname "$cargo_bin")" GOPATH=/root/go)
   start=$SECONDS
   # A command started with & from a script ignores SIGINT, and bash cannot trap a signal
   # ignored on entry: --default-signal gives run.sh the SIGINT a terminal's Ctrl-C would.
