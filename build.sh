@@ -510,7 +510,7 @@ EOF
 		rm -f "$bin"
 		(cd "$dir" && env GOOS=linux GOARCH="$arch" "${cc[@]}" \
 			CGO_CFLAGS="$BASE_CGO_CFLAGS -DETCDHOSTS_HEADER_SUM=$header_sum -DETCDHOSTS_LIB_SUM=$lib_sum" \
-			go build -trimpath \
+			go build -trimpath -buildvcs=false \
 			-ldflags "-s -w -X 'github.com/coredns/coredns/coremain.GitCommit=$VERSION_STRING'" \
 			-o coredns .) || die "go build failed for CoreDNS $ver ($arch)"
 		step "$what: built in $((SECONDS - start))s"

@@ -40,6 +40,13 @@ if [[ "${1:-}" == --inside ]]; then
     mount -o remount,bind,ro "$rootfs$dir"
   done
   cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
+  # The network's, not the user's: where HTTPS goes through a proxy with its own CA, that CA
+  # is in this machine's local certificates; the root's ca-certificates package (which
+  # run.sh installs) adds them to its bundle, as it would on any machine of this network.
+  if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    mkdir -p "$rootfs/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
+  fi
 
   # A user whose ~/.profile puts rustup's and Go's bin on the PATH. CARGO_HOME's registry
   # and GOPATH's module cache start empty in the root.
