@@ -160,6 +160,9 @@ glibc_at_most() {
 	local v="${1#GLIBC_}"
 	[[ -n "$v" && "$(printf '%s\n%s\n' "$v" "$2" | sort -V | tail -1)" == "$2" ]]
 }
+# The check is real: a newer symbol version than the README's is refused.
+refuses() { ! "$@"; }
+check "the glibc check refuses GLIBC_2.99 against the README's $readme_glibc" refuses glibc_at_most GLIBC_2.99 "$readme_glibc"
 for arch in "${arches[@]}"; do
 	tgz="$REL/coredns_${ver}_linux_${arch}.tgz"
 	check "coredns_${ver}_linux_${arch}.tgz: file list" diff <(echo "$coredns_files") <(tar -tzf "$tgz" | sort)
@@ -176,7 +179,7 @@ for arch in "${arches[@]}"; do
 	for bin in coredns dnsctl; do
 		needs="$(newest_glibc "$tmp/$arch/$bin")"
 		echo "     $arch $bin needs ${needs:-no versioned glibc symbol}"
-		check "coredns_${ver}_linux_${arch}.tgz: $bin needs glibc $readme_glibc or older (README), not ${needs#GLIBC_}" \
+		check "coredns_${ver}_linux_${arch}.tgz: $bin runs on the README's 'glibc $readme_glibc or newer' (it needs ${needs#GLIBC_})" \
 			glibc_at_most "$needs" "$readme_glibc"
 	done
 done
