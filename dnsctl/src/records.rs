@@ -67,7 +67,7 @@ pub fn del_names(text: &str, name: &str, ip: Option<IpAddr>) -> (String, usize) 
         let addr = fields
             .first()
             .and_then(|&(s, e)| parse_addr(&body.as_bytes()[s..e]));
-        if addr.filter(|a| ip.map_or(true, |ip| ip == *a)).is_none() {
+        if addr.filter(|a| ip.is_none_or(|ip| ip == *a)).is_none() {
             out.push_str(line);
             continue;
         }
