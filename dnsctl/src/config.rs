@@ -292,6 +292,14 @@ mod tests {
         parse(text, Path::new("test.yaml"))
     }
 
+    /// A file that passes the PEM check, in a temp dir removed when the guard drops.
+    fn pem_file() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("x.pem");
+        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        (dir, pem)
+    }
+
     /// The timeout of a config that says `timeout: {written}`.
     fn timeout(written: &str) -> std::result::Result<Duration, String> {
         parse_str(&format!(
@@ -328,9 +336,7 @@ mod tests {
 
     #[test]
     fn the_issue_format_and_the_example_parse() {
-        let dir = tempfile::tempdir().unwrap();
-        let pem = dir.path().join("x.pem");
-        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let (_dir, pem) = pem_file();
         let p = pem.display();
         let s = parse_str(&format!(
             "dnskey: /etcdhosts\netcd:\n  cert: {p}\n  key: {p}\n  ca: {p}\n  endpoints:\n    - \
@@ -360,9 +366,7 @@ mod tests {
     /// Every setting `~/.dnsctl.yaml` has, written the ways operators write them.
     #[test]
     fn a_full_config_keeps_its_meaning() {
-        let dir = tempfile::tempdir().unwrap();
-        let pem = dir.path().join("x.pem");
-        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let (_dir, pem) = pem_file();
         let text = [
             "# dnsctl",
             "dnskey: /hosts/            # a prefix",
