@@ -125,9 +125,10 @@ export CGO_ENABLED=1
 [[ "$(go env GOHOSTOS)" == linux ]] || die "only linux builds are supported (GOHOSTOS=$(go env GOHOSTOS))"
 HOST_ARCH="$(go env GOHOSTARCH)"
 
-# The version every binary reports: Cargo.toml's, and the git commit.
-ETCDHOSTS_VERSION="$(awk -F'"' '/^\[/ { p = ($0 == "[package]") } p && /^version *=/ { print $2; exit }' "$ROOT/Cargo.toml")"
-[[ -n "$ETCDHOSTS_VERSION" ]] || die "no version in Cargo.toml"
+# The version every binary reports: the workspace's (Cargo.toml's [workspace.package],
+# shared by the core and dnsctl), and the git commit.
+ETCDHOSTS_VERSION="$(awk -F'"' '/^\[/ { p = ($0 == "[workspace.package]") } p && /^version *=/ { print $2; exit }' "$ROOT/Cargo.toml")"
+[[ -n "$ETCDHOSTS_VERSION" ]] || die "no version in Cargo.toml's [workspace.package]"
 if [[ -n "${ETCDHOSTS_GIT_COMMIT:-}" ]]; then
 	git_commit="$ETCDHOSTS_GIT_COMMIT"
 elif git_commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)"; then
@@ -295,22 +296,33 @@ rust_out() {
 
 # ---- Rust: the library (and dnsctl) for every architecture -------------------
 
-[[ -f "$HEADER" ]] || die "missing $HEADER"
-for arch in "${arches[@]}"; do
-	cargo_what=(--lib)
-	[[ "$COREDNS_ONLY" == 1 ]] || cargo_what+=(--bin dnsctl)
+# cargo_build ARCH ARGS...: cargo build --release ARGS for ARCH (cross-compiled with
+# Debian's gcc for a foreign one).
+cargo_build() {
+	local arch="$1"
+	shift
 	if is_native "$arch"; then
-		step "cargo build --release ${cargo_what[*]}"
-		(cd "$ROOT" && cargo build --release "${cargo_what[@]}") || die "cargo build --release ${cargo_what[*]} failed"
+		step "cargo build --release $*"
+		(cd "$ROOT" && cargo build --release "$@") || die "cargo build --release $* failed"
 	else
+		local triple gnu t
 		triple="$(rust_triple "$arch")"
 		gnu="$(gnu_triple "$arch")"
 		t="${triple//-/_}"
-		step "$arch: cargo build --release --target $triple ${cargo_what[*]}"
+		step "$arch: cargo build --release --target $triple $*"
 		(cd "$ROOT" && env "CARGO_TARGET_${t^^}_LINKER=$gnu-gcc" "CC_$t=$gnu-gcc" "AR_$t=$gnu-ar" \
-			cargo build --release --target "$triple" "${cargo_what[@]}") ||
-			die "cargo build --release --target $triple ${cargo_what[*]} failed"
+			cargo build --release --target "$triple" "$@") ||
+			die "cargo build --release --target $triple $* failed"
 	fi
+}
+
+[[ -f "$HEADER" ]] || die "missing $HEADER"
+for arch in "${arches[@]}"; do
+	# Two builds, not one: cargo unifies the features of the packages one build selects,
+	# and the library CoreDNS links must have the core's own (none of dnsctl's), the
+	# same whether dnsctl is built or not.
+	cargo_build "$arch" -p etcdhosts --lib
+	[[ "$COREDNS_ONLY" == 1 ]] || cargo_build "$arch" -p dnsctl
 	out="$(rust_out "$arch")"
 	[[ -f "$out/libetcdhosts.a" ]] || die "cargo build did not produce $out/libetcdhosts.a"
 	[[ "$COREDNS_ONLY" == 1 || -x "$out/dnsctl" ]] || die "cargo build did not produce $out/dnsctl"

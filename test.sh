@@ -12,15 +12,16 @@ step() { printf '\n== %s\n' "$*"; }
 step "scripts/deps.sh test"
 scripts/deps.sh test
 
+# The workspace: the core (the root crate) and dnsctl (dnsctl/).
 step "cargo fmt --check"
-cargo fmt --check
-step "cargo clippy"
-cargo clippy --all-targets -- -D warnings
-step "cargo test"
-cargo test
+cargo fmt --all --check
+step "cargo clippy --workspace"
+cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test --workspace"
+cargo test --workspace
 
 step "go-shim: gofmt, go vet, go test (needs target/release/libetcdhosts.a)"
-cargo build --release --lib
+cargo build --release -p etcdhosts --lib
 (
   cd go-shim
   unformatted="$(gofmt -l .)"
@@ -52,7 +53,7 @@ ETCDHOSTS_COREDNS_ONLY=1 ./build.sh
 )
 
 step "web console: Playwright driving headless Chromium against dnsctl serve, real etcd and CoreDNS"
-cargo build --bin dnsctl
+cargo build -p dnsctl
 (
   cd tests/browser
   npm ci --no-audit --no-fund --loglevel=error

@@ -376,7 +376,7 @@ ${statusKey ? `        status_key ${statusKey}\n` : ''}    }
 // dnsctl
 
 let dnsctlPath;
-/** The dnsctl binary: $DNSCTL_BIN, else target/debug/dnsctl (built with cargo if missing). */
+/** The dnsctl binary: $DNSCTL_BIN, else target/debug/dnsctl (built with `cargo build -p dnsctl` if missing). */
 function dnsctlBin() {
   if (dnsctlPath) return dnsctlPath;
   if (process.env.DNSCTL_BIN) {
@@ -384,8 +384,8 @@ function dnsctlBin() {
   } else {
     dnsctlPath = path.join(REPO, 'target', 'debug', 'dnsctl');
     if (!fs.existsSync(dnsctlPath)) {
-      const r = spawnSync('cargo', ['build', '--bin', 'dnsctl'], { cwd: REPO, stdio: 'inherit' });
-      if (r.status !== 0) throw new Error('cargo build --bin dnsctl failed');
+      const r = spawnSync('cargo', ['build', '-p', 'dnsctl'], { cwd: REPO, stdio: 'inherit' });
+      if (r.status !== 0) throw new Error('cargo build -p dnsctl failed');
     }
   }
   return dnsctlPath;

@@ -28,7 +28,7 @@ BUILD="${ETCDHOSTS_BUILD_DIR:-$ROOT/build}"
 REL="$BUILD/release-test"
 export ETCDHOSTS_RELEASE_DIR="$REL"
 ver="${1:-$(sed -n 's/^DEFAULT_COREDNS_VERSION=//p' "$ROOT/build.sh")}"
-cargo_ver="$(awk -F'"' '/^\[/ { p = ($0 == "[package]") } p && /^version *=/ { print $2; exit }' "$ROOT/Cargo.toml")"
+cargo_ver="$(awk -F'"' '/^\[/ { p = ($0 == "[workspace.package]") } p && /^version *=/ { print $2; exit }' "$ROOT/Cargo.toml")"
 export ETCDCTL_API=3
 
 passed=0 failed=0 skipped=0

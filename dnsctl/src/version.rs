@@ -33,10 +33,10 @@ struct Fragment {
     records: usize,
 }
 
-pub fn run(opts: Opts) -> Result<()> {
-    let ctx = opts.connect()?;
-    let state = ctx.store.read(&ctx.target, None)?;
-    let Some(revision) = ctx.store.change_point(&ctx.target, &state)? else {
+pub async fn run(opts: Opts) -> Result<()> {
+    let ctx = opts.connect().await?;
+    let state = ctx.store.read(&ctx.target, None).await?;
+    let Some(revision) = ctx.store.change_point(&ctx.target, &state).await? else {
         return fail(
             Code::NotFound,
             format!(
@@ -45,7 +45,7 @@ pub fn run(opts: Opts) -> Result<()> {
             ),
         );
     };
-    let meta = ctx.store.meta_at(revision)?;
+    let meta = ctx.store.meta_at(revision).await?;
     let text = view::render_for_display(&ctx.target, &state);
     let (records, invalid_lines) = view::count(&text);
     let report = Report {

@@ -22,9 +22,9 @@ struct Report {
     text: Option<String>,
 }
 
-pub fn run(opts: Opts, file: Option<PathBuf>, rev: Option<i64>) -> Result<()> {
-    let ctx = opts.connect()?;
-    let state = ctx.store.read(&ctx.target, rev)?;
+pub async fn run(opts: Opts, file: Option<PathBuf>, rev: Option<i64>) -> Result<()> {
+    let ctx = opts.connect().await?;
+    let state = ctx.store.read(&ctx.target, rev).await?;
     if !state.exists() {
         // Never write an empty backup over a good one because the key was wrong.
         let at = rev.map(|r| format!(" at revision {r}")).unwrap_or_default();
@@ -39,7 +39,8 @@ pub fn run(opts: Opts, file: Option<PathBuf>, rev: Option<i64>) -> Result<()> {
     let text = view::render(&ctx.target, &state)?;
     let revision = ctx
         .store
-        .change_point(&ctx.target, &state)?
+        .change_point(&ctx.target, &state)
+        .await?
         .unwrap_or_default();
     let (records, invalid_lines) = view::count(&text);
     if let Some(path) = &file {

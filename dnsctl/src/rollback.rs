@@ -6,9 +6,9 @@ use crate::view;
 use crate::write::{commit_text, Outcome, Report};
 use crate::Opts;
 
-pub fn run(opts: Opts, rev: i64, yes: bool) -> Result<()> {
-    let ctx = opts.connect()?;
-    let old = ctx.store.read(&ctx.target, Some(rev))?;
+pub async fn run(opts: Opts, rev: i64, yes: bool) -> Result<()> {
+    let ctx = opts.connect().await?;
+    let old = ctx.store.read(&ctx.target, Some(rev)).await?;
     if !old.exists() {
         return fail(
             Code::NotFound,
@@ -21,7 +21,7 @@ pub fn run(opts: Opts, rev: i64, yes: bool) -> Result<()> {
     let text = view::render(&ctx.target, &old)?;
     let what = format!("revision {rev} of {}", ctx.target.key);
     view::validate(&text, &what)?;
-    let base = ctx.store.read(&ctx.target, None)?;
+    let base = ctx.store.read(&ctx.target, None).await?;
     let current = view::render_for_display(&ctx.target, &base);
     if view::plan(&ctx.target, &base, &text)?.is_empty() {
         return Report::new(
@@ -55,7 +55,7 @@ pub fn run(opts: Opts, rev: i64, yes: bool) -> Result<()> {
             return Ok(());
         }
     }
-    match commit_text(&ctx, &base, &text, &what, "rollback")? {
+    match commit_text(&ctx, &base, &text, &what, "rollback", None).await? {
         Outcome::Written(revision) => Report::new(
             &ctx,
             &current,

@@ -33,7 +33,7 @@ impl Out {
             ColorChoice::Never => false,
             ColorChoice::Auto => {
                 std::io::stdout().is_terminal()
-                    && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty())
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             }
         };
         Out { format, color }

@@ -2,16 +2,16 @@
 //! change as one compare-and-swap transaction, and find the revisions where it changed.
 //!
 //! Every call is bounded by the config's timeout. The connection is made the way the
-//! plugin makes it (`etcdhosts::etcd::connect_options`: TLS, auth, keepalive).
+//! plugin makes it (`etcdhosts::etcd::connect_options`: TLS, auth, keepalive). A store is
+//! shared: the console's requests use one concurrently.
 
-use std::cell::Cell;
 use std::future::Future;
+use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnResponse};
 use etcdhosts::Config;
 use serde::{Deserialize, Serialize};
-use tokio::runtime::Runtime;
 use tokio::time::timeout;
 
 use crate::error::{Code, Failure, Result};
@@ -117,15 +117,12 @@ impl Meta {
 }
 
 pub struct Store {
-    rt: Runtime,
     client: Client,
     pub config: Config,
     meta_key: String,
     limit: Duration,
     /// When the last request succeeded.
-    last_call: Cell<Instant>,
-    /// Who the history names for writes (the console's logged-in user); else `$USER`.
-    author: std::cell::RefCell<Option<String>>,
+    last_call: Mutex<Instant>,
 }
 
 /// The endpoint that answered a probe, or why it did not.
@@ -139,63 +136,46 @@ impl Store {
     /// Connects to every endpoint at once and keeps the first one that answers a read of
     /// the key: a dead member costs nothing while another answers, and an unreachable
     /// cluster is reported after one timeout.
-    pub fn connect(config: Config) -> Result<Store> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Failure::new(Code::Error, format!("cannot start a runtime: {e}")))?;
+    pub async fn connect(config: Config) -> Result<Store> {
         let limit = config.timeout();
         let options = etcdhosts::etcd::connect_options(&config)
             .map_err(|e| Failure::new(Code::Config, e))?
             .with_timeout(limit);
-        let probe_key = config.key.clone();
-        let results: Vec<(String, Probe)> = rt.block_on(async {
-            let mut set = tokio::task::JoinSet::new();
-            for endpoint in &config.endpoints {
-                let (endpoint, options, key) =
-                    (endpoint.clone(), options.clone(), probe_key.clone());
-                set.spawn(async move {
-                    let probe = async {
-                        let client = Client::connect([endpoint.as_str()], Some(options)).await?;
-                        client
-                            .kv_client()
-                            .get(key, Some(GetOptions::new().with_count_only()))
-                            .await?;
-                        Ok::<_, etcd_client::Error>(client)
-                    };
-                    let outcome = match timeout(limit, probe).await {
-                        Ok(Ok(client)) => Probe::Ok(Box::new(client)),
-                        Ok(Err(e)) => Probe::Failed(describe_error(&e)),
-                        Err(_) => Probe::Timeout,
-                    };
-                    (endpoint, outcome)
-                });
-            }
-            let mut failures = Vec::new();
-            while let Some(joined) = set.join_next().await {
-                let Ok((endpoint, probe)) = joined else {
-                    continue;
+        let mut set = tokio::task::JoinSet::new();
+        for endpoint in &config.endpoints {
+            let (endpoint, options, key) = (endpoint.clone(), options.clone(), config.key.clone());
+            set.spawn(async move {
+                let probe = async {
+                    let client = Client::connect([endpoint.as_str()], Some(options)).await?;
+                    client
+                        .kv_client()
+                        .get(key, Some(GetOptions::new().with_count_only()))
+                        .await?;
+                    Ok::<_, etcd_client::Error>(client)
                 };
-                if let Probe::Ok(_) = probe {
-                    return vec![(endpoint, probe)];
-                }
-                failures.push((endpoint, probe));
-            }
-            failures
-        });
+                let outcome = match timeout(limit, probe).await {
+                    Ok(Ok(client)) => Probe::Ok(Box::new(client)),
+                    Ok(Err(e)) => Probe::Failed(describe_error(&e)),
+                    Err(_) => Probe::Timeout,
+                };
+                (endpoint, outcome)
+            });
+        }
         let mut failures = Vec::new();
-        for (endpoint, probe) in results {
+        while let Some(joined) = set.join_next().await {
+            let Ok((endpoint, probe)) = joined else {
+                continue;
+            };
             match probe {
                 Probe::Ok(client) => {
+                    // The other probes are dropped with the set.
                     return Ok(Store {
-                        rt,
                         client: *client,
                         meta_key: meta_key(&config.key),
                         config,
                         limit,
-                        last_call: Cell::new(Instant::now()),
-                        author: Default::default(),
-                    })
+                        last_call: Mutex::new(Instant::now()),
+                    });
                 }
                 // tonic's own connect timeout: the same as ours.
                 Probe::Failed(text) if text.contains("Timeout expired") => {
@@ -205,13 +185,13 @@ impl Store {
                 Probe::Timeout => failures.push((endpoint, None)),
             }
         }
-        Err(connect_failure(&config, failures, limit))
+        Err(connect_failure(&config, failures, limit).await)
     }
 
     /// Runs one request within the timeout. A read (`idempotent`) that finds the
     /// connection gone (etcd restarted while an editor was open, say) is sent once more
     /// on a fresh connection.
-    fn call<T, F: Future<Output = Result<T, etcd_client::Error>>>(
+    async fn call<T, F: Future<Output = Result<T, etcd_client::Error>>>(
         &self,
         what: &str,
         idempotent: bool,
@@ -219,12 +199,9 @@ impl Store {
     ) -> Result<T> {
         let mut retried = false;
         loop {
-            match self
-                .rt
-                .block_on(async { timeout(self.limit, make()).await })
-            {
+            match timeout(self.limit, make()).await {
                 Ok(Ok(v)) => {
-                    self.last_call.set(Instant::now());
+                    *self.last_call.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
                     return Ok(v);
                 }
                 Ok(Err(e)) if idempotent && !retried && is_connection_error(&e) => retried = true,
@@ -243,8 +220,8 @@ impl Store {
     }
 
     /// Reads the target now (`None`) or at a past revision.
-    pub fn read(&self, target: &Target, rev: Option<i64>) -> Result<State> {
-        match self.try_read(target, rev)? {
+    pub async fn read(&self, target: &Target, rev: Option<i64>) -> Result<State> {
+        match self.try_read(target, rev).await? {
             Some(state) => Ok(state),
             None => Err(Failure::new(
                 Code::NotFound,
@@ -259,7 +236,7 @@ impl Store {
     }
 
     /// Like [`read`], but `None` when the revision was compacted away.
-    pub fn try_read(&self, target: &Target, rev: Option<i64>) -> Result<Option<State>> {
+    pub async fn try_read(&self, target: &Target, rev: Option<i64>) -> Result<Option<State>> {
         let mut options = GetOptions::new();
         if target.prefix {
             options = options.with_prefix();
@@ -268,14 +245,17 @@ impl Store {
             options = options.with_revision(rev);
         }
         let what = format!("reading {}", target.key);
-        let response = match self.call(&what, true, || {
-            let mut kv = self
-                .client
-                .kv_client()
-                .max_decoding_message_size(etcdhosts::etcd::MAX_RESPONSE_BYTES);
-            let options = options.clone();
-            async move { kv.get(target.key.as_str(), Some(options)).await }
-        }) {
+        let response = match self
+            .call(&what, true, || {
+                let mut kv = self
+                    .client
+                    .kv_client()
+                    .max_decoding_message_size(etcdhosts::etcd::MAX_RESPONSE_BYTES);
+                let options = options.clone();
+                async move { kv.get(target.key.as_str(), Some(options)).await }
+            })
+            .await
+        {
             Ok(r) => r,
             Err(f) if f.message.contains("has been compacted") => return Ok(None),
             Err(f) if f.message.contains("future revision") => {
@@ -284,7 +264,7 @@ impl Store {
                     format!(
                         "revision {} is in the future: etcd is at revision {}",
                         rev.unwrap_or(0),
-                        self.current_revision().unwrap_or(0)
+                        self.current_revision().await.unwrap_or(0)
                     ),
                 ))
             }
@@ -308,31 +288,35 @@ impl Store {
         }))
     }
 
-    pub fn current_revision(&self) -> Result<i64> {
-        let r = self.call("reading the current revision", true, || {
-            let mut kv = self.client.kv_client();
-            async move {
-                kv.get(
-                    self.config.key.as_str(),
-                    Some(GetOptions::new().with_count_only()),
-                )
-                .await
-            }
-        })?;
+    pub async fn current_revision(&self) -> Result<i64> {
+        let r = self
+            .call("reading the current revision", true, || {
+                let mut kv = self.client.kv_client();
+                async move {
+                    kv.get(
+                        self.config.key.as_str(),
+                        Some(GetOptions::new().with_count_only()),
+                    )
+                    .await
+                }
+            })
+            .await?;
         Ok(r.header().map_or(0, |h| h.revision()))
     }
 
     /// How many keys the target had at `rev`; `None` if compacted.
-    fn count_at(&self, target: &Target, rev: i64) -> Result<Option<i64>> {
+    async fn count_at(&self, target: &Target, rev: i64) -> Result<Option<i64>> {
         let mut options = GetOptions::new().with_count_only().with_revision(rev);
         if target.prefix {
             options = options.with_prefix();
         }
-        let counted = self.call("counting keys", true, || {
-            let mut kv = self.client.kv_client();
-            let options = options.clone();
-            async move { kv.get(target.key.as_str(), Some(options)).await }
-        });
+        let counted = self
+            .call("counting keys", true, || {
+                let mut kv = self.client.kv_client();
+                let options = options.clone();
+                async move { kv.get(target.key.as_str(), Some(options)).await }
+            })
+            .await;
         match counted {
             Ok(r) => Ok(Some(r.count())),
             Err(f) if f.message.contains("has been compacted") => Ok(None),
@@ -345,7 +329,7 @@ impl Store {
     /// revision and `state.at` keys can only have been deleted (a put would be newer), so
     /// the key count only falls there and a binary search finds the deletion.
     /// `None` when the target has no keys at all (its history cannot be followed).
-    pub fn change_point(&self, target: &Target, state: &State) -> Result<Option<i64>> {
+    pub async fn change_point(&self, target: &Target, state: &State) -> Result<Option<i64>> {
         let newest = state.newest_mod_revision();
         if newest == 0 {
             return Ok(None);
@@ -354,13 +338,13 @@ impl Store {
             return Ok(Some(newest));
         }
         let now = state.kvs.len() as i64;
-        if self.count_at(target, newest)? == Some(now) {
+        if self.count_at(target, newest).await? == Some(now) {
             return Ok(Some(newest));
         }
         let (mut more, mut same) = (newest, state.at);
         while same - more > 1 {
             let mid = more + (same - more) / 2;
-            match self.count_at(target, mid)? {
+            match self.count_at(target, mid).await? {
                 Some(n) if n == now => same = mid,
                 _ => more = mid,
             }
@@ -369,12 +353,14 @@ impl Store {
     }
 
     /// dnsctl's record of who wrote revision `rev`, if dnsctl wrote it.
-    pub fn meta_at(&self, rev: i64) -> Result<Option<Meta>> {
-        let read = self.call("reading metadata", true, || {
-            let mut kv = self.client.kv_client();
-            let options = GetOptions::new().with_revision(rev);
-            async move { kv.get(self.meta_key.as_str(), Some(options)).await }
-        });
+    pub async fn meta_at(&self, rev: i64) -> Result<Option<Meta>> {
+        let read = self
+            .call("reading metadata", true, || {
+                let mut kv = self.client.kv_client();
+                let options = GetOptions::new().with_revision(rev);
+                async move { kv.get(self.meta_key.as_str(), Some(options)).await }
+            })
+            .await;
         let r = match read {
             Ok(r) => r,
             // Metadata is a nicety: never fail a command over it.
@@ -386,19 +372,16 @@ impl Store {
             .and_then(|kv| serde_json::from_slice(kv.value()).ok()))
     }
 
-    /// Names `user` (instead of `$USER`) as the author of the following writes.
-    pub fn set_author(&self, user: Option<String>) {
-        *self.author.borrow_mut() = user;
-    }
-
     /// Applies `ops` if and only if the target is still as in `base` (a current read):
-    /// every key's mod revision is unchanged and, for a prefix, no key was added.
-    pub fn commit(
+    /// every key's mod revision is unchanged and, for a prefix, no key was added. The
+    /// history names `author` (the console's logged-in user), else `$USER`.
+    pub async fn commit(
         &self,
         target: &Target,
         base: &State,
         ops: &[Op],
         command: &str,
+        author: Option<&str>,
     ) -> Result<Commit> {
         let mut compares = Vec::new();
         if target.prefix {
@@ -427,8 +410,8 @@ impl Store {
                 Op::Delete(k) => TxnOp::delete(k.clone(), None),
             })
             .collect();
-        let meta = serde_json::to_vec(&Meta::now(command, self.author.borrow().clone()))
-            .unwrap_or_default();
+        let meta =
+            serde_json::to_vec(&Meta::now(command, author.map(str::to_string))).unwrap_or_default();
         let with_meta = {
             let mut all = txn_ops.clone();
             all.push(TxnOp::put(self.meta_key.as_str(), meta, None));
@@ -444,26 +427,25 @@ impl Store {
         let what = format!("writing {}", target.key);
         // After a pause (an editor, a question) the connection may be gone: find out with
         // a read, which may be retried, rather than with the write, which may not.
-        if self.last_call.get().elapsed() > Duration::from_secs(1) {
-            self.current_revision()?;
+        let idle = self
+            .last_call
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed();
+        if idle > Duration::from_secs(1) {
+            self.current_revision().await?;
         }
-        let run = |ops: Vec<TxnOp>| {
-            let txn = Txn::new().when(compares.clone()).and_then(ops);
-            self.call(&what, false, || {
-                let mut kv = self.client.kv_client();
-                let txn = txn.clone();
-                async move { kv.txn(txn).await }
-            })
-        };
-        let attempt = || match run(with_meta.clone()) {
+        let attempt = async || match self.txn(&what, &compares, &with_meta).await {
             // No write access to the metadata key: write the change alone.
-            Err(f) if f.message.contains("permission denied") => run(txn_ops.clone()),
+            Err(f) if f.message.contains("permission denied") => {
+                self.txn(&what, &compares, &txn_ops).await
+            }
             other => other,
         };
-        let response = match attempt() {
+        let response = match attempt().await {
             // The connection broke: the write may or may not have reached etcd. Look.
             Err(f) if f.message.starts_with(UNREACHABLE) => {
-                let now = self.read(target, None)?;
+                let now = self.read(target, None).await?;
                 let revisions = |s: &State| -> Vec<(Vec<u8>, i64)> {
                     s.kvs
                         .iter()
@@ -471,7 +453,7 @@ impl Store {
                         .collect()
                 };
                 if revisions(&now) == revisions(base) {
-                    attempt() // it did not: the compare still guards the retry
+                    attempt().await // it did not: the compare still guards the retry
                 } else if applied(&now, ops) {
                     return Ok(Commit::Done(now.newest_mod_revision()));
                 } else {
@@ -501,6 +483,17 @@ impl Store {
         } else {
             Ok(Commit::Conflict)
         }
+    }
+
+    /// One transaction: `ops` if every compare holds. Never retried here (see `commit`).
+    async fn txn(&self, what: &str, compares: &[Compare], ops: &[TxnOp]) -> Result<TxnResponse> {
+        let txn = Txn::new().when(compares.to_vec()).and_then(ops.to_vec());
+        self.call(what, false, || {
+            let mut kv = self.client.kv_client();
+            let txn = txn.clone();
+            async move { kv.txn(txn).await }
+        })
+        .await
     }
 
     /// An etcd error as one line an operator can act on.
@@ -589,7 +582,7 @@ fn describe_error(e: &etcd_client::Error) -> String {
     }
 }
 
-fn connect_failure(
+async fn connect_failure(
     config: &Config,
     failures: Vec<(String, Option<String>)>,
     limit: Duration,
@@ -621,9 +614,9 @@ fn connect_failure(
             ),
         );
     }
-    let each: Vec<String> = failures
-        .iter()
-        .map(|(endpoint, text)| match text {
+    let mut each = Vec::new();
+    for (endpoint, text) in &failures {
+        each.push(match text {
             Some(t) if t.contains("tls") || t.contains("certificate") => {
                 format!("{endpoint}: {t} (check https vs http and etcd.ca, etcd.cert, etcd.key)")
             }
@@ -631,10 +624,10 @@ fn connect_failure(
             None => format!(
                 "{endpoint}: no answer within {} ({})",
                 human_duration(limit),
-                diagnose(endpoint)
+                diagnose(endpoint).await
             ),
-        })
-        .collect();
+        });
+    }
     Failure::new(
         Code::Error,
         format!("etcd is unreachable: {}", each.join("; ")),
@@ -643,8 +636,7 @@ fn connect_failure(
 
 /// Why an endpoint gave no answer: nothing listens, or something does but it does not
 /// speak etcd the way we asked (http vs https, TLS settings).
-fn diagnose(endpoint: &str) -> String {
-    use std::net::ToSocketAddrs;
+async fn diagnose(endpoint: &str) -> String {
     let authority = endpoint
         .split("://")
         .nth(1)
@@ -652,18 +644,24 @@ fn diagnose(endpoint: &str) -> String {
         .split('/')
         .next()
         .unwrap_or_default();
-    let addrs: Vec<_> = match authority.to_socket_addrs() {
-        Ok(a) => a.collect(),
+    let addr = match tokio::net::lookup_host(authority).await {
+        Ok(mut addrs) => addrs.next(),
         Err(e) => return format!("cannot resolve {authority}: {e}"),
     };
-    let Some(addr) = addrs.first() else {
+    let Some(addr) = addr else {
         return format!("cannot resolve {authority}");
     };
-    match std::net::TcpStream::connect_timeout(addr, Duration::from_millis(500)) {
-        Ok(_) => "the port accepts connections but etcd does not answer: check http vs https \
-                  and the TLS files"
+    match timeout(
+        Duration::from_millis(500),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    {
+        Ok(Ok(_)) => "the port accepts connections but etcd does not answer: check http vs \
+                      https and the TLS files"
             .to_string(),
-        Err(e) => format!("tcp connect: {e}"),
+        Ok(Err(e)) => format!("tcp connect: {e}"),
+        Err(_) => "tcp connect: connection timed out".to_string(),
     }
 }
 

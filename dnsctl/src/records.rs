@@ -67,7 +67,7 @@ pub fn del_names(text: &str, name: &str, ip: Option<IpAddr>) -> (String, usize) 
         let addr = fields
             .first()
             .and_then(|&(s, e)| parse_addr(&body.as_bytes()[s..e]));
-        if addr.filter(|a| ip.map_or(true, |ip| ip == *a)).is_none() {
+        if addr.filter(|a| ip.is_none_or(|ip| ip == *a)).is_none() {
             out.push_str(line);
             continue;
         }
@@ -136,7 +136,7 @@ fn current_text(ctx: &Ctx, base: &State) -> Result<String> {
 }
 
 /// Reads, edits, commits; on a conflict reads again and retries with jittered backoff.
-fn retrying(
+async fn retrying(
     ctx: &Ctx,
     command: &str,
     mut change: impl FnMut(&State, &str) -> Result<Option<(String, String)>>,
@@ -144,12 +144,12 @@ fn retrying(
     let started = Instant::now();
     let mut conflicts = 0;
     loop {
-        let base = ctx.store.read(&ctx.target, None)?;
+        let base = ctx.store.read(&ctx.target, None).await?;
         let old = current_text(ctx, &base)?;
         let Some((new, summary)) = change(&base, &old)? else {
             return Ok(());
         };
-        match commit_text(ctx, &base, new.as_bytes(), "the result", command)? {
+        match commit_text(ctx, &base, new.as_bytes(), "the result", command, None).await? {
             Outcome::Written(revision) => {
                 let mut message = summary;
                 if conflicts > 0 {
@@ -175,7 +175,7 @@ fn retrying(
                         ),
                     );
                 }
-                std::thread::sleep(backoff(conflicts));
+                tokio::time::sleep(backoff(conflicts)).await;
             }
         }
     }
@@ -188,13 +188,13 @@ fn backoff(conflicts: u32) -> Duration {
     Duration::from_micros(r)
 }
 
-pub fn add(opts: Opts, name: &str, ips: &[String]) -> Result<()> {
+pub async fn add(opts: Opts, name: &str, ips: &[String]) -> Result<()> {
     fqdn(name)?;
     let ips: Vec<(String, IpAddr)> = ips
         .iter()
         .map(|ip| Ok((ip.clone(), address(ip)?)))
         .collect::<Result<_>>()?;
-    let ctx = opts.connect()?;
+    let ctx = opts.connect().await?;
     retrying(&ctx, "add", |base, old| {
         if ctx.target.prefix && base.kvs.len() != 1 {
             let keys: Vec<String> = base.kvs.iter().map(|kv| kv.key_lossy()).collect();
@@ -236,12 +236,13 @@ pub fn add(opts: Opts, name: &str, ips: &[String]) -> Result<()> {
         );
         Ok(Some((new, summary)))
     })
+    .await
 }
 
-pub fn del(opts: Opts, name: &str, ip: Option<&str>) -> Result<()> {
+pub async fn del(opts: Opts, name: &str, ip: Option<&str>) -> Result<()> {
     fqdn(name)?;
     let ip = ip.map(address).transpose()?;
-    let ctx = opts.connect()?;
+    let ctx = opts.connect().await?;
     retrying(&ctx, "del", |_, old| {
         let (new, removed) = del_names(old, name, ip);
         if removed == 0 {
@@ -268,6 +269,7 @@ pub fn del(opts: Opts, name: &str, ip: Option<&str>) -> Result<()> {
         );
         Ok(Some((new, summary)))
     })
+    .await
 }
 
 #[cfg(test)]

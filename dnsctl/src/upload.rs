@@ -7,14 +7,18 @@ use crate::view;
 use crate::write::{commit_text, read_input, Outcome, Report};
 use crate::Opts;
 
-pub fn run(opts: Opts, file: &Path, expect_revision: Option<i64>) -> Result<()> {
+pub async fn run(opts: Opts, file: &Path, expect_revision: Option<i64>) -> Result<()> {
     let text = read_input(file)?;
     let name = file.display().to_string();
     // Strict validation before anything else: a bad file never reaches etcd.
     view::validate(&text, &name)?;
-    let ctx = opts.connect()?;
-    let base = ctx.store.read(&ctx.target, None)?;
-    let current = ctx.store.change_point(&ctx.target, &base)?.unwrap_or(0);
+    let ctx = opts.connect().await?;
+    let base = ctx.store.read(&ctx.target, None).await?;
+    let current = ctx
+        .store
+        .change_point(&ctx.target, &base)
+        .await?
+        .unwrap_or(0);
     if let Some(expected) = expect_revision {
         if current != expected {
             return fail(
@@ -28,7 +32,7 @@ pub fn run(opts: Opts, file: &Path, expect_revision: Option<i64>) -> Result<()> 
         }
     }
     let old = view::render_for_display(&ctx.target, &base);
-    let report = match commit_text(&ctx, &base, &text, &name, "upload")? {
+    let report = match commit_text(&ctx, &base, &text, &name, "upload", None).await? {
         Outcome::Unchanged => Report::new(
             &ctx,
             &old,

@@ -176,10 +176,10 @@ fn message_notes(message: &str) -> Vec<String> {
     notes
 }
 
-pub fn run(opts: Opts, yes: bool) -> Result<()> {
-    let ctx = opts.connect()?;
+pub async fn run(opts: Opts, yes: bool) -> Result<()> {
+    let ctx = opts.connect().await?;
     let editor = editor();
-    let mut base = ctx.store.read(&ctx.target, None)?;
+    let mut base = ctx.store.read(&ctx.target, None).await?;
     if ctx.target.prefix && !base.exists() {
         return fail(
             Code::NotFound,
@@ -278,9 +278,13 @@ pub fn run(opts: Opts, yes: bool) -> Result<()> {
             }
         }
         // From here on a failure (etcd gone, say) must not lose the edited text.
-        let committed = view::plan(&ctx.target, &base, &edited)
-            .and_then(|ops| ctx.store.commit(&ctx.target, &base, &ops, "edit"))
-            .map_err(|f| kept(&mut scratch, &edited, f))?;
+        let commit = async {
+            let ops = view::plan(&ctx.target, &base, &edited)?;
+            ctx.store
+                .commit(&ctx.target, &base, &ops, "edit", None)
+                .await
+        };
+        let committed = commit.await.map_err(|f| kept(&mut scratch, &edited, f))?;
         match committed {
             Commit::Done(revision) => {
                 return Report::new(
@@ -296,6 +300,7 @@ pub fn run(opts: Opts, yes: bool) -> Result<()> {
                 let theirs = ctx
                     .store
                     .read(&ctx.target, None)
+                    .await
                     .map_err(|f| kept(&mut scratch, &edited, f))?;
                 let theirs_text = conflict_text(&ctx, &theirs);
                 eprintln!(

@@ -19,23 +19,23 @@ struct Report {
     diff: String,
 }
 
-pub fn run(opts: Opts, rev1: Option<i64>, rev2: Option<i64>) -> Result<()> {
-    let ctx = opts.connect()?;
-    let now = ctx.store.read(&ctx.target, None)?;
+pub async fn run(opts: Opts, rev1: Option<i64>, rev2: Option<i64>) -> Result<()> {
+    let ctx = opts.connect().await?;
+    let now = ctx.store.read(&ctx.target, None).await?;
     let (old, new) = match (rev1, rev2) {
         (None, _) => {
-            let Some(last) = ctx.store.change_point(&ctx.target, &now)? else {
+            let Some(last) = ctx.store.change_point(&ctx.target, &now).await? else {
                 return fail(
                     Code::NotFound,
                     format!("{} does not exist in etcd", ctx.target.describe()),
                 );
             };
-            (read_before(&ctx, last)?, now)
+            (read_before(&ctx, last).await?, now)
         }
-        (Some(r1), None) => (ctx.store.read(&ctx.target, Some(r1))?, now),
+        (Some(r1), None) => (ctx.store.read(&ctx.target, Some(r1)).await?, now),
         (Some(r1), Some(r2)) => (
-            ctx.store.read(&ctx.target, Some(r1))?,
-            ctx.store.read(&ctx.target, Some(r2))?,
+            ctx.store.read(&ctx.target, Some(r1)).await?,
+            ctx.store.read(&ctx.target, Some(r2)).await?,
         ),
     };
     let old_text = lossy(&view::render_for_display(&ctx.target, &old)).into_owned();
@@ -71,12 +71,12 @@ pub fn run(opts: Opts, rev1: Option<i64>, rev2: Option<i64>) -> Result<()> {
 }
 
 /// The state just before revision `rev` (empty before the first revision).
-fn read_before(ctx: &Ctx, rev: i64) -> Result<State> {
+async fn read_before(ctx: &Ctx, rev: i64) -> Result<State> {
     if rev <= 1 {
         return Ok(State {
             at: 0,
             kvs: Vec::new(),
         });
     }
-    ctx.store.read(&ctx.target, Some(rev - 1))
+    ctx.store.read(&ctx.target, Some(rev - 1)).await
 }

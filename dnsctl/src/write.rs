@@ -18,20 +18,26 @@ pub enum Outcome {
 }
 
 /// Writes `text` if it is valid and the target is still as in `base`. `what` names the
-/// text in error messages ("hosts.txt", "the edited file").
-pub fn commit_text(
+/// text in error messages ("hosts.txt", "the edited file"); the history names `author`
+/// (the console's logged-in user), else `$USER`.
+pub async fn commit_text(
     ctx: &Ctx,
     base: &State,
     text: &[u8],
     what: &str,
     command: &str,
+    author: Option<&str>,
 ) -> Result<Outcome> {
     view::validate(text, what)?;
     let ops = view::plan(&ctx.target, base, text)?;
     if ops.is_empty() {
         return Ok(Outcome::Unchanged);
     }
-    Ok(match ctx.store.commit(&ctx.target, base, &ops, command)? {
+    let committed = ctx
+        .store
+        .commit(&ctx.target, base, &ops, command, author)
+        .await?;
+    Ok(match committed {
         Commit::Done(revision) => Outcome::Written(revision),
         Commit::Conflict => Outcome::Conflict,
     })

@@ -26,7 +26,7 @@ use crate::{history, records, view, Ctx};
 /// How many revisions the history page lists.
 const HISTORY_LIMIT: usize = 200;
 
-fn failure(f: Failure) -> Response {
+pub fn failure(f: Failure) -> Response {
     let status = match f.code {
         Code::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         Code::Conflict => StatusCode::CONFLICT,
@@ -85,23 +85,19 @@ fn records_of(text: &[u8]) -> (Vec<Record>, Vec<Invalid>) {
 
 /// `GET /api/state`: the text, its revision (the base for the next save) and its records.
 pub async fn state(State(app): State<Arc<App>>) -> Response {
-    reply(
-        app.etcd
-            .call(|ctx| {
-                let state = ctx.store.read(&ctx.target, None)?;
-                let text = view::render_for_display(&ctx.target, &state);
-                let (records, invalid) = records_of(&text);
-                Ok(json!({
-                    "key": ctx.target.key,
-                    "exists": state.exists(),
-                    "revision": state.newest_mod_revision(),
-                    "text": lossy(&text),
-                    "records": records,
-                    "invalid": invalid,
-                }))
-            })
-            .await,
-    )
+    let ctx = &app.ctx;
+    reply(ctx.store.read(&ctx.target, None).await.map(|state| {
+        let text = view::render_for_display(&ctx.target, &state);
+        let (records, invalid) = records_of(&text);
+        json!({
+            "key": ctx.target.key,
+            "exists": state.exists(),
+            "revision": state.newest_mod_revision(),
+            "text": lossy(&text),
+            "records": records,
+            "invalid": invalid,
+        })
+    }))
 }
 
 #[derive(Deserialize)]
@@ -202,36 +198,26 @@ impl Written {
 }
 
 /// The text of `target` at `revision` (empty where it did not exist).
-fn text_at(ctx: &Ctx, revision: i64) -> Result<String> {
+async fn text_at(ctx: &Ctx, revision: i64) -> Result<String> {
     if revision <= 0 {
         return Ok(String::new());
     }
-    let state = ctx.store.read(&ctx.target, Some(revision))?;
+    let state = ctx.store.read(&ctx.target, Some(revision)).await?;
     Ok(lossy(&view::render_for_display(&ctx.target, &state)).into_owned())
 }
 
 /// The one write path: `change` turns the text the browser saw (at `base`) into the new
-/// text. Runs on the etcd thread.
-fn write(
+/// text, written in `user`'s name.
+async fn write(
     ctx: &Ctx,
     user: &str,
     base: i64,
     command: &str,
     change: impl Fn(&str) -> Result<String>,
 ) -> Result<Written> {
-    let current = ctx.store.read(&ctx.target, None)?;
-    let conflict = |current: &Stored| -> Result<Written> {
-        let theirs = lossy(&view::render_for_display(&ctx.target, current)).into_owned();
-        // Ours is our change applied to what we saw; if that revision is gone, to theirs.
-        let seen = text_at(ctx, base).unwrap_or_else(|_| theirs.clone());
-        Ok(Written::Conflict {
-            revision: current.newest_mod_revision(),
-            yours: change(&seen)?,
-            theirs,
-        })
-    };
+    let current = ctx.store.read(&ctx.target, None).await?;
     if current.newest_mod_revision() != base {
-        return conflict(&current);
+        return conflict(ctx, base, &current, &change).await;
     }
     let old = String::from_utf8(view::render(&ctx.target, &current)?).map_err(|_| {
         Failure::new(
@@ -251,10 +237,9 @@ fn write(
                 .collect(),
         ));
     }
-    ctx.store.set_author(Some(user.to_string()));
-    let outcome = commit_text(ctx, &current, new.as_bytes(), "the console's text", command);
-    ctx.store.set_author(None);
-    Ok(match outcome? {
+    let what = "the console's text";
+    let outcome = commit_text(ctx, &current, new.as_bytes(), what, command, Some(user)).await?;
+    Ok(match outcome {
         Outcome::Written(revision) => {
             let (added, removed) = line_changes(&old, &new);
             Written::Done {
@@ -264,25 +249,41 @@ fn write(
             }
         }
         Outcome::Unchanged => Written::Unchanged(current.newest_mod_revision()),
-        Outcome::Conflict => return conflict(&ctx.store.read(&ctx.target, None)?),
+        Outcome::Conflict => {
+            let theirs = ctx.store.read(&ctx.target, None).await?;
+            return conflict(ctx, base, &theirs, &change).await;
+        }
     })
 }
 
-/// Runs a write on the etcd thread, logs the audit line, answers the browser.
+/// The conflict with `current`, which someone else wrote: their text, and ours: our change
+/// applied to what we saw (at `base`), or to theirs if etcd no longer holds that revision.
+async fn conflict(
+    ctx: &Ctx,
+    base: i64,
+    current: &Stored,
+    change: impl Fn(&str) -> Result<String>,
+) -> Result<Written> {
+    let theirs = lossy(&view::render_for_display(&ctx.target, current)).into_owned();
+    let seen = text_at(ctx, base).await.unwrap_or_else(|_| theirs.clone());
+    Ok(Written::Conflict {
+        revision: current.newest_mod_revision(),
+        yours: change(&seen)?,
+        theirs,
+    })
+}
+
+/// Writes, logs the audit line, answers the browser.
 async fn write_and_reply(
     app: &App,
     user: String,
     peer: SocketAddr,
     action: String,
     base: i64,
-    change: impl Fn(&str) -> Result<String> + Send + 'static,
+    change: impl Fn(&str) -> Result<String>,
 ) -> Response {
-    let who = user.clone();
     let command = format!("console {}", action.split(' ').next().unwrap_or("edit"));
-    let result = app
-        .etcd
-        .call(move |ctx| write(ctx, &who, base, &command, change))
-        .await;
+    let result = write(&app.ctx, &user, base, &command, change).await;
     let outcome = match &result {
         Ok(w) => w.audit(),
         Err(f) => format!("error={:?}", f.message),
@@ -290,10 +291,10 @@ async fn write_and_reply(
     eprintln!(
         "dnsctl audit: user={user} from={} action={action} key={} base={base} {outcome}",
         peer.ip(),
-        app.key
+        app.ctx.target.key
     );
     match result {
-        Ok(w) => w.into_response(&app.key),
+        Ok(w) => w.into_response(&app.ctx.target.key),
         Err(f) => failure(f),
     }
 }
@@ -312,14 +313,9 @@ pub async fn save(
     Json(body): Json<Save>,
 ) -> Response {
     let text = body.text;
-    write_and_reply(
-        &app,
-        session.user,
-        peer,
-        "save".into(),
-        body.base,
-        move |_| Ok(text.clone()),
-    )
+    write_and_reply(&app, session.user, peer, "save".into(), body.base, |_| {
+        Ok(text.clone())
+    })
     .await
 }
 
@@ -387,20 +383,7 @@ pub async fn rollback(
     Json(body): Json<Rollback>,
 ) -> Response {
     let revision = body.revision;
-    let old = app
-        .etcd
-        .call(move |ctx| {
-            let state = ctx.store.read(&ctx.target, Some(revision))?;
-            if !state.exists() {
-                return fail(
-                    Code::NotFound,
-                    format!("{} did not exist at revision {revision}", ctx.target.key),
-                );
-            }
-            Ok(lossy(&view::render(&ctx.target, &state)?).into_owned())
-        })
-        .await;
-    let old = match old {
+    let old = match text_to_restore(&app.ctx, revision).await {
         Ok(t) => t,
         Err(f) => return failure(f),
     };
@@ -410,20 +393,30 @@ pub async fn rollback(
         peer,
         format!("rollback to={revision}"),
         body.base,
-        move |_| Ok(old.clone()),
+        |_| Ok(old.clone()),
     )
     .await
 }
 
+/// What the target held at `revision`, for a rollback.
+async fn text_to_restore(ctx: &Ctx, revision: i64) -> Result<String> {
+    let state = ctx.store.read(&ctx.target, Some(revision)).await?;
+    if !state.exists() {
+        return fail(
+            Code::NotFound,
+            format!("{} did not exist at revision {revision}", ctx.target.key),
+        );
+    }
+    Ok(lossy(&view::render(&ctx.target, &state)?).into_owned())
+}
+
 /// `GET /api/history`: the revisions etcd still holds, newest first.
 pub async fn history(State(app): State<Arc<App>>) -> Response {
+    let ctx = &app.ctx;
     reply(
-        app.etcd
-            .call(|ctx| {
-                let (entries, ends) = history::entries(ctx, Some(HISTORY_LIMIT))?;
-                Ok(json!({ "key": ctx.target.key, "entries": entries, "ends": ends }))
-            })
-            .await,
+        history::entries(ctx, Some(HISTORY_LIMIT)).await.map(
+            |(entries, ends)| json!({ "key": ctx.target.key, "entries": entries, "ends": ends }),
+        ),
     )
 }
 
@@ -435,74 +428,71 @@ pub struct DiffQuery {
 
 /// `GET /api/diff?from=A&to=B`: unified diff between two revisions (B: now).
 pub async fn diff(State(app): State<Arc<App>>, Query(q): Query<DiffQuery>) -> Response {
-    reply(
-        app.etcd
-            .call(move |ctx| {
-                let old = text_at(ctx, q.from)?;
-                let (new, to) = match q.to {
-                    Some(to) => (text_at(ctx, to)?, to),
-                    None => {
-                        let now = ctx.store.read(&ctx.target, None)?;
-                        let text = view::render_for_display(&ctx.target, &now);
-                        (lossy(&text).into_owned(), now.newest_mod_revision())
-                    }
-                };
-                let key = &ctx.target.key;
-                let (added, removed) = line_changes(&old, &new);
-                Ok(json!({
-                    "from": q.from,
-                    "to": to,
-                    "lines_added": added,
-                    "lines_removed": removed,
-                    "diff": unified(&old, &new, &format!("{key}@{}", q.from), &format!("{key}@{to}"), false),
-                }))
-            })
-            .await,
-    )
+    reply(revisions_diff(&app.ctx, q).await)
+}
+
+async fn revisions_diff(ctx: &Ctx, q: DiffQuery) -> Result<Value> {
+    let old = text_at(ctx, q.from).await?;
+    let (new, to) = match q.to {
+        Some(to) => (text_at(ctx, to).await?, to),
+        None => {
+            let now = ctx.store.read(&ctx.target, None).await?;
+            let text = view::render_for_display(&ctx.target, &now);
+            (lossy(&text).into_owned(), now.newest_mod_revision())
+        }
+    };
+    let key = &ctx.target.key;
+    let (added, removed) = line_changes(&old, &new);
+    Ok(json!({
+        "from": q.from,
+        "to": to,
+        "lines_added": added,
+        "lines_removed": removed,
+        "diff": unified(&old, &new, &format!("{key}@{}", q.from), &format!("{key}@{to}"), false),
+    }))
 }
 
 /// `GET /api/fleet`: every CoreDNS instance's status key, and whether it serves the
 /// current revision of our key.
 pub async fn fleet(State(app): State<Arc<App>>) -> Response {
-    let status_key = app.status_key.clone();
-    reply(
-        app.etcd
-            .call(move |ctx| {
-                let current = ctx.store.read(&ctx.target, None)?.newest_mod_revision();
-                let statuses = ctx.store.read(
-                    &Target {
-                        key: status_key.clone(),
-                        prefix: true,
-                    },
-                    None,
-                )?;
-                let mut instances = Vec::new();
-                for kv in &statuses.kvs {
-                    let mut status: Value = match serde_json::from_slice(&kv.value) {
-                        Ok(v @ Value::Object(_)) => v,
-                        _ => json!({ "instance": kv.key_lossy(), "invalid": true }),
-                    };
-                    let revision = status["revision"].as_i64().unwrap_or(0);
-                    let state = if status["key"].as_str() != Some(ctx.target.key.as_str()) {
-                        "other-key"
-                    } else if revision < current {
-                        "behind"
-                    } else {
-                        "ok"
-                    };
-                    status["state"] = json!(state);
-                    status["status_key"] = json!(kv.key_lossy());
-                    instances.push(status);
-                }
-                Ok(json!({
-                    "key": ctx.target.key,
-                    "status_key": status_key,
-                    "revision": current,
-                    "instances": instances,
-                }))
-            })
-            .await,
-    )
+    reply(fleet_state(&app.ctx, &app.status_key).await)
+}
+
+async fn fleet_state(ctx: &Ctx, status_key: &str) -> Result<Value> {
+    let current = ctx
+        .store
+        .read(&ctx.target, None)
+        .await?
+        .newest_mod_revision();
+    let status_prefix = Target {
+        key: status_key.to_string(),
+        prefix: true,
+    };
+    let statuses = ctx.store.read(&status_prefix, None).await?;
+    let mut instances = Vec::new();
+    for kv in &statuses.kvs {
+        let mut status: Value = match serde_json::from_slice(&kv.value) {
+            Ok(v @ Value::Object(_)) => v,
+            _ => json!({ "instance": kv.key_lossy(), "invalid": true }),
+        };
+        let revision = status["revision"].as_i64().unwrap_or(0);
+        let state = if status["key"].as_str() != Some(ctx.target.key.as_str()) {
+            "other-key"
+        } else if revision < current {
+            "behind"
+        } else {
+            "ok"
+        };
+        status["state"] = json!(state);
+        status["status_key"] = json!(kv.key_lossy());
+        instances.push(status);
+    }
+    Ok(json!({
+        "key": ctx.target.key,
+        "status_key": status_key,
+        "revision": current,
+        "instances": instances,
+    }))
 }
 
 #[cfg(test)]

@@ -275,7 +275,7 @@ pub async fn session(
             "user": s.user,
             "csrf": s.csrf,
             "login": app.auth.login_required(),
-            "key": app.key,
+            "key": app.ctx.target.key,
         }))
         .into_response(),
         None => refuse(StatusCode::UNAUTHORIZED, "log in first"),

@@ -242,12 +242,12 @@ pub struct Ctx {
 }
 
 impl Opts {
-    pub fn connect(self) -> Result<Ctx> {
-        Ok(self.connect_with_settings()?.0)
+    pub async fn connect(self) -> Result<Ctx> {
+        Ok(self.connect_with_settings().await?.0)
     }
 
     /// Like [`Opts::connect`], also returning the config's `serve:` section.
-    pub fn connect_with_settings(self) -> Result<(Ctx, config::Serve)> {
+    pub async fn connect_with_settings(self) -> Result<(Ctx, config::Serve)> {
         let path = config::default_path(self.config.as_deref())?;
         let mut settings = config::load(&path)?;
         if let Some(key) = self.key.filter(|k| !k.is_empty()) {
@@ -283,7 +283,7 @@ impl Opts {
                 }
             }
         };
-        let store = Store::connect(settings.etcd)?;
+        let store = Store::connect(settings.etcd).await?;
         let ctx = Ctx {
             store,
             target,
@@ -293,7 +293,12 @@ impl Opts {
     }
 }
 
-fn main() {
+// One runtime for the whole process. A command runs on main's own thread (the runtime's
+// `block_on`), so it may wait for the operator (the editor, a question) without stalling
+// the etcd connection, whose tasks run on the workers. Two workers: the console's requests
+// and the etcd client need no more, and a CLI command needs less.
+#[tokio::main(worker_threads = 2)]
+async fn main() {
     let cli = Cli::parse();
     let opts = Opts {
         config: cli.config,
@@ -304,18 +309,18 @@ fn main() {
     let result = match cli.command {
         Command::Config => opts.out.print(config::EXAMPLE),
         Command::Validate { file } => validate::run(&opts.out, &file),
-        Command::Dump { file, rev } => dump::run(opts, file, rev),
+        Command::Dump { file, rev } => dump::run(opts, file, rev).await,
         Command::Upload {
             file,
             expect_revision,
-        } => upload::run(opts, &file, expect_revision),
-        Command::Edit { yes } => edit::run(opts, yes),
-        Command::Version => version::run(opts),
-        Command::Diff { rev1, rev2 } => diff::run(opts, rev1, rev2),
-        Command::History { limit } => history::run(opts, limit),
-        Command::Rollback { rev, yes } => rollback::run(opts, rev, yes),
-        Command::Add { name, ips } => records::add(opts, &name, &ips),
-        Command::Del { name, ip } => records::del(opts, &name, ip.as_deref()),
+        } => upload::run(opts, &file, expect_revision).await,
+        Command::Edit { yes } => edit::run(opts, yes).await,
+        Command::Version => version::run(opts).await,
+        Command::Diff { rev1, rev2 } => diff::run(opts, rev1, rev2).await,
+        Command::History { limit } => history::run(opts, limit).await,
+        Command::Rollback { rev, yes } => rollback::run(opts, rev, yes).await,
+        Command::Add { name, ips } => records::add(opts, &name, &ips).await,
+        Command::Del { name, ip } => records::del(opts, &name, ip.as_deref()).await,
         Command::Serve {
             listen,
             status_key,
@@ -324,7 +329,7 @@ fn main() {
             if hash_password {
                 serve::print_password_hash()
             } else {
-                serve::run(opts, listen, status_key)
+                serve::run(opts, listen, status_key).await
             }
         }
     };

@@ -2,10 +2,12 @@
 //! `password` and `timeout`. Turned into the library's [`etcdhosts::Config`], so dnsctl
 //! connects exactly as the plugin does (TLS, auth, keepalive).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use etcdhosts::{Config, TlsFiles};
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 
 use crate::error::{fail, Code, Failure, Result};
@@ -55,8 +57,13 @@ pub struct Settings {
 #[serde(default)]
 struct File {
     dnskey: Option<String>,
+    #[serde(deserialize_with = "empty_is_default")]
     etcd: Etcd,
+    #[serde(deserialize_with = "empty_is_default")]
     serve: Serve,
+    /// Any other setting: warned about and ignored (see [`unknown_settings`]).
+    #[serde(flatten)]
+    unknown: BTreeMap<String, IgnoredAny>,
 }
 
 /// The `serve:` section: where the console listens and who may log in.
@@ -68,31 +75,36 @@ pub struct Serve {
     pub status_key: Option<String>,
     /// User name -> argon2 password hash (`dnsctl serve --hash-password`). With users,
     /// every page needs a login; without, the console only listens on loopback.
-    pub users: std::collections::BTreeMap<String, String>,
+    #[serde(deserialize_with = "empty_is_default")]
+    pub users: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Etcd {
+    #[serde(deserialize_with = "empty_is_default")]
     endpoints: Vec<String>,
     cert: Option<String>,
     key: Option<String>,
     ca: Option<String>,
     username: Option<String>,
     password: Option<String>,
-    timeout: Option<serde_yaml::Value>,
+    /// A number of seconds or a string such as `5s`: any value, so that [`parse_timeout`]
+    /// can say why a wrong one is not a duration.
+    timeout: Option<serde_json::Value>,
+    #[serde(flatten)]
+    unknown: BTreeMap<String, IgnoredAny>,
 }
 
-const KNOWN_TOP: &[&str] = &["dnskey", "etcd", "serve"];
-const KNOWN_ETCD: &[&str] = &[
-    "endpoints",
-    "cert",
-    "key",
-    "ca",
-    "username",
-    "password",
-    "timeout",
-];
+/// A setting present but empty (`serve:` with everything under it commented out) means
+/// the same as a missing one.
+fn empty_is_default<'de, D, T>(deserializer: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
 
 /// `--config`, else `$DNSCTL_CONFIG`, else `$HOME/.dnsctl.yaml`.
 pub fn default_path(flag: Option<&Path>) -> Result<PathBuf> {
@@ -137,13 +149,17 @@ pub fn load(path: &Path) -> Result<Settings> {
 
 fn parse(text: &str, path: &Path) -> Result<Settings> {
     let bad = |m: String| Failure::new(Code::Config, format!("config {}: {m}", path.display()));
-    let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| bad(e.to_string()))?;
-    warn_unknown(&value, path);
-    let file: File = if value.is_null() {
-        File::default()
-    } else {
-        serde_yaml::from_value(value).map_err(|e| bad(e.to_string()))?
-    };
+    // An empty file (or a bare `~`) is an empty config: reported below as having no endpoint.
+    // Errors as one line, as every dnsctl error: the message with its line and column.
+    let file: File = serde_saphyr::from_str::<Option<File>>(text)
+        .map_err(|e| bad(e.without_snippet().to_string()))?
+        .unwrap_or_default();
+    for setting in unknown_settings(&file) {
+        eprintln!(
+            "dnsctl: warning: config {}: unknown setting `{setting}` ignored",
+            path.display()
+        );
+    }
     let e = file.etcd;
     let endpoints: Vec<String> = e
         .endpoints
@@ -205,30 +221,12 @@ fn parse(text: &str, path: &Path) -> Result<Settings> {
     })
 }
 
-/// A typo (`endpoint:`) must not silently fall back to a default.
-fn warn_unknown(value: &serde_yaml::Value, path: &Path) {
-    let Some(top) = value.as_mapping() else {
-        return;
-    };
-    for (k, v) in top {
-        let k = k.as_str().unwrap_or("?");
-        if !KNOWN_TOP.contains(&k) {
-            eprintln!(
-                "dnsctl: warning: config {}: unknown setting `{k}` ignored",
-                path.display()
-            );
-        } else if k == "etcd" {
-            for (k2, _) in v.as_mapping().into_iter().flatten() {
-                let k2 = k2.as_str().unwrap_or("?");
-                if !KNOWN_ETCD.contains(&k2) {
-                    eprintln!(
-                        "dnsctl: warning: config {}: unknown setting `etcd.{k2}` ignored",
-                        path.display()
-                    );
-                }
-            }
-        }
-    }
+/// The settings dnsctl does not know, such as `etcd.endpoint`: a typo must not silently fall
+/// back to a default, but an old or newer config must still work, so they are warned about.
+fn unknown_settings(file: &File) -> Vec<String> {
+    let top = file.unknown.keys().cloned();
+    let etcd = file.etcd.unknown.keys().map(|k| format!("etcd.{k}"));
+    top.chain(etcd).collect()
 }
 
 fn warn_if_readable_by_others(path: &Path) {
@@ -258,11 +256,11 @@ fn check_pem(name: &str, path: &Path) -> std::result::Result<(), String> {
 }
 
 /// `5s`, `500ms`, `1m`, `1.5s`, or a bare number of seconds (`5`, `"5"`).
-pub fn parse_timeout(value: &serde_yaml::Value) -> std::result::Result<Duration, String> {
-    let invalid = || format!("{value:?} is not a duration (write e.g. 5s, 500ms or 5)");
+fn parse_timeout(value: &serde_json::Value) -> std::result::Result<Duration, String> {
+    let invalid = || format!("{value} is not a duration (write e.g. 5s, 500ms or 5)");
     let (number, unit): (f64, &str) = match value {
-        serde_yaml::Value::Number(n) => (n.as_f64().ok_or_else(invalid)?, "s"),
-        serde_yaml::Value::String(s) => {
+        serde_json::Value::Number(n) => (n.as_f64().ok_or_else(invalid)?, "s"),
+        serde_json::Value::String(s) => {
             let s = s.trim();
             let split = s
                 .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -280,7 +278,7 @@ pub fn parse_timeout(value: &serde_yaml::Value) -> std::result::Result<Duration,
     };
     if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
         return Err(format!(
-            "{value:?} is out of range (more than 0, at most an hour)"
+            "{value} is out of range (more than 0, at most an hour)"
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
@@ -294,25 +292,51 @@ mod tests {
         parse(text, Path::new("test.yaml"))
     }
 
+    /// A file that passes the PEM check, in a temp dir removed when the guard drops.
+    fn pem_file() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("x.pem");
+        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        (dir, pem)
+    }
+
+    /// The timeout of a config that says `timeout: {written}`.
+    fn timeout(written: &str) -> std::result::Result<Duration, String> {
+        parse_str(&format!(
+            "etcd:\n  endpoints: [http://a:1]\n  timeout: {written}\n"
+        ))
+        .map(|s| Duration::from_millis(s.etcd.timeout_ms))
+        .map_err(|e| e.message)
+    }
+
     #[test]
     fn timeouts() {
-        let d = |s: &str| parse_timeout(&serde_yaml::from_str(s).unwrap());
-        assert_eq!(d("5s"), Ok(Duration::from_secs(5)));
-        assert_eq!(d("5"), Ok(Duration::from_secs(5)));
-        assert_eq!(d("\"7\""), Ok(Duration::from_secs(7)));
-        assert_eq!(d("1.5"), Ok(Duration::from_millis(1500)));
-        assert_eq!(d("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(d("2m"), Ok(Duration::from_secs(120)));
-        for bad in ["0", "-1", "5h", "soon", "[1]", "\"\""] {
-            assert!(d(bad).is_err(), "{bad}");
+        assert_eq!(timeout("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(timeout("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(timeout("\"7\""), Ok(Duration::from_secs(7)));
+        assert_eq!(timeout("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(timeout("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(timeout("2m"), Ok(Duration::from_secs(120)));
+        // Present but empty: the default.
+        assert_eq!(timeout(""), Ok(Duration::from_secs(5)));
+        assert_eq!(timeout("~"), Ok(Duration::from_secs(5)));
+        for (bad, shown) in [
+            ("0", "0 is out of range"),
+            ("-1", "-1 is out of range"),
+            ("5h", "\"5h\" is not a duration"),
+            ("soon", "\"soon\" is not a duration"),
+            ("[1]", "[1] is not a duration"),
+            ("\"\"", "\"\" is not a duration"),
+            ("true", "true is not a duration"),
+        ] {
+            let e = timeout(bad).unwrap_err();
+            assert!(e.contains(&format!("etcd.timeout: {shown}")), "{bad}: {e}");
         }
     }
 
     #[test]
     fn the_issue_format_and_the_example_parse() {
-        let dir = tempfile::tempdir().unwrap();
-        let pem = dir.path().join("x.pem");
-        std::fs::write(&pem, "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let (_dir, pem) = pem_file();
         let p = pem.display();
         let s = parse_str(&format!(
             "dnskey: /etcdhosts\netcd:\n  cert: {p}\n  key: {p}\n  ca: {p}\n  endpoints:\n    - \
@@ -339,6 +363,102 @@ mod tests {
         assert!(e.message.contains("/etc/etcd/ssl/etcd.pem"), "{e}");
     }
 
+    /// Every setting `~/.dnsctl.yaml` has, written the ways operators write them.
+    #[test]
+    fn a_full_config_keeps_its_meaning() {
+        let (_dir, pem) = pem_file();
+        let text = [
+            "# dnsctl",
+            "dnskey: /hosts/            # a prefix",
+            "etcd:",
+            "  endpoints:",
+            "    - https://10.0.0.1:2379",
+            "    - \" https://10.0.0.2:2379 \"",
+            "    - \"\"",
+            "  cert: PEM",
+            "  key: 'PEM'",
+            "  ca: \"PEM\"",
+            "  username: dnsctl",
+            "  password: \"s3cret: #1\"",
+            "  timeout: 500ms",
+            "serve:",
+            "  listen: 10.0.0.5:8053",
+            "  status_key: /etcdhosts-status/",
+            "  users:",
+            "    alice: $argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA",
+            "    bob: \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$Ym9i\"",
+        ]
+        .join("\n")
+        .replace("PEM", &pem.display().to_string());
+        let s = parse_str(&text).unwrap();
+        let c = &s.etcd;
+        assert_eq!(c.key, "/hosts/");
+        assert_eq!(
+            c.endpoints,
+            ["https://10.0.0.1:2379", "https://10.0.0.2:2379"]
+        );
+        let tls = c.tls.as_ref().unwrap();
+        for file in [&tls.cert, &tls.key, &tls.ca] {
+            assert_eq!(file.as_deref(), Some(pem.as_path()));
+        }
+        assert_eq!(c.username.as_deref(), Some("dnsctl"));
+        assert_eq!(c.password.as_deref(), Some("s3cret: #1"));
+        assert_eq!(c.timeout_ms, 500);
+        assert_eq!(s.serve.listen.as_deref(), Some("10.0.0.5:8053"));
+        assert_eq!(s.serve.status_key.as_deref(), Some("/etcdhosts-status/"));
+        assert_eq!(
+            s.serve.users.get("alice").map(String::as_str),
+            Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA")
+        );
+        assert_eq!(
+            s.serve.users.get("bob").map(String::as_str),
+            Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$Ym9i")
+        );
+        // Without a serve section: no users, no listen address.
+        let s = parse_str("etcd:\n  endpoints: [http://a:1]\n").unwrap();
+        assert!(s.serve.users.is_empty() && s.serve.listen.is_none());
+        assert!(s.etcd.tls.is_none() && s.etcd.username.is_none());
+    }
+
+    #[test]
+    fn empty_settings_mean_missing_ones() {
+        let s = parse_str(
+            "dnskey:\netcd:\n  endpoints: [http://a:1]\n  cert:\n  key:\n  ca:\n  \
+             username:\n  password:\n  timeout:\nserve:\n",
+        )
+        .unwrap();
+        assert_eq!(s.etcd.key, "/etcdhosts");
+        assert!(s.etcd.tls.is_none() && s.etcd.username.is_none());
+        assert_eq!(s.etcd.timeout_ms, 5000);
+        let s =
+            parse_str("etcd:\n  endpoints: [http://a:1]\nserve:\n  users:\n  listen:\n").unwrap();
+        assert!(s.serve.users.is_empty() && s.serve.listen.is_none());
+        // A number where text is expected is that text.
+        let s = parse_str("etcd:\n  endpoints: [http://a:1]\n  username: 7\n  password: 12345\n")
+            .unwrap();
+        assert_eq!(s.etcd.username.as_deref(), Some("7"));
+        assert_eq!(s.etcd.password.as_deref(), Some("12345"));
+    }
+
+    #[test]
+    fn unknown_settings_are_named_and_ignored() {
+        let text = "endpoint: http://a:1\ndnskey: /k\netcd:\n  endpoints: [http://a:1]\n  \
+                    timout: 2s\n  extra: {a: [1, 2]}\n";
+        let file: File = serde_saphyr::from_str(text).unwrap();
+        assert_eq!(
+            unknown_settings(&file),
+            ["endpoint", "etcd.extra", "etcd.timout"]
+        );
+        let s = parse_str(text).unwrap();
+        assert_eq!(s.etcd.key, "/k");
+        assert_eq!(s.etcd.timeout_ms, 5000);
+        // The console's settings are checked strictly: a typo there would open it wider.
+        let e = parse_str("etcd:\n  endpoints: [http://a:1]\nserve:\n  user: {a: b}\n")
+            .err()
+            .unwrap();
+        assert!(e.message.contains("user"), "{e}");
+    }
+
     #[test]
     fn config_errors() {
         let dir = tempfile::tempdir().unwrap();
@@ -350,7 +470,14 @@ mod tests {
         );
         for (text, needle) in [
             ("dnskey: /x\n", "no etcd endpoint"),
+            ("", "no etcd endpoint"),
+            ("# nothing yet\n\n", "no etcd endpoint"),
+            ("~\n", "no etcd endpoint"),
+            ("etcd:\n", "no etcd endpoint"),
+            ("etcd:\n  endpoints:\n", "no etcd endpoint"),
             ("etcd: [1, 2]\n", "config test.yaml"),
+            ("etcd:\n  endpoints: [http://a:1\n", "config test.yaml"),
+            ("etcd:\n  endpoints: http://a:1\n", "config test.yaml"),
             (
                 "etcd:\n  endpoints: [http://a:1]\n  username: u\n",
                 "set together",
@@ -368,6 +495,7 @@ mod tests {
             let e = parse_str(text).err().unwrap_or_else(|| panic!("{text}"));
             assert_eq!(e.code, Code::Config);
             assert!(e.message.contains(needle), "{text}: {e}");
+            assert!(!e.message.contains('\n'), "one line: {e}");
         }
     }
 }

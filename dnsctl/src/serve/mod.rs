@@ -1,23 +1,24 @@
 //! `dnsctl serve`: the web console. Records, the raw file, history and the fleet's state in
 //! a browser, with the same validated compare-and-swap writes as the CLI.
 //!
-//! One thread owns the etcd connection (the CLI's blocking [`Ctx`]) and runs the requests'
-//! etcd work one at a time; the HTTP side is axum on a small tokio runtime. Pages are one
-//! embedded HTML/JS/CSS app (no CDN): `/` and `/login`; the JSON API is under `/api/`.
+//! axum on dnsctl's runtime; the handlers share the CLI's connected [`Ctx`] and await its
+//! store directly, so requests reach etcd concurrently (every write is a compare-and-swap,
+//! so concurrent writes conflict rather than overwrite). Pages are one embedded
+//! HTML/JS/CSS app (no CDN): `/` and `/login`; the JSON API is under `/api/`.
 
 mod api;
 mod auth;
 
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use axum::extract::Request;
 use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::sync::oneshot;
 
 use crate::config;
 use crate::error::{fail, Code, Failure, Result};
@@ -26,51 +27,10 @@ use crate::{Ctx, Opts};
 const DEFAULT_LISTEN: &str = "127.0.0.1:8053";
 const DEFAULT_STATUS_KEY: &str = "/etcdhosts-status/";
 
-/// A piece of etcd work for the connection's thread.
-type Job = Box<dyn FnOnce(&Ctx) + Send>;
-
-/// Runs closures on the thread that owns the etcd connection.
-#[derive(Clone)]
-pub struct Etcd {
-    jobs: std::sync::mpsc::Sender<Job>,
-}
-
-impl Etcd {
-    fn start(ctx: Ctx) -> Etcd {
-        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
-        std::thread::Builder::new()
-            .name("dnsctl-etcd".into())
-            .spawn(move || {
-                for job in queue {
-                    // A bug in one request must not take the console down with it.
-                    let _ = std::panic::catch_unwind(AssertUnwindSafe(|| job(&ctx)));
-                }
-            })
-            .expect("spawning a thread");
-        Etcd { jobs }
-    }
-
-    /// Runs `f` with the connection and returns its result (a failure if `f` panicked).
-    pub async fn call<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Ctx) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |ctx| {
-            let _ = tx.send(f(ctx));
-        });
-        if self.jobs.send(job).is_err() {
-            return fail(Code::Error, "the etcd connection thread is gone");
-        }
-        rx.await
-            .unwrap_or_else(|_| fail(Code::Error, "internal error while talking to etcd"))
-    }
-}
-
 /// Everything the handlers share.
 pub struct App {
-    pub etcd: Etcd,
-    pub key: String,
+    /// The etcd connection and the key (or prefix) the console works on.
+    pub ctx: Ctx,
     pub status_key: String,
     pub auth: auth::Auth,
 }
@@ -89,7 +49,7 @@ pub fn print_password_hash() -> Result<()> {
     Ok(())
 }
 
-pub fn run(opts: Opts, listen: Option<String>, status_key: Option<String>) -> Result<()> {
+pub async fn run(opts: Opts, listen: Option<String>, status_key: Option<String>) -> Result<()> {
     // Check the listen address and the users before connecting: a refusal is immediate.
     let settings = config::load(&config::default_path(opts.config.as_deref())?)?;
     let listen = listen
@@ -113,38 +73,28 @@ pub fn run(opts: Opts, listen: Option<String>, status_key: Option<String>) -> Re
     if !status_key.ends_with('/') {
         status_key.push('/');
     }
-    let (ctx, _) = opts.connect_with_settings()?;
-    let key = ctx.target.key.clone();
-    let etcd = Etcd::start(ctx);
+    let (ctx, _) = opts.connect_with_settings().await?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::new(Code::Error, format!("cannot start a runtime: {e}")))?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| Failure::new(Code::Error, format!("cannot listen on {addr}: {e}")))?;
-        let local = listener
-            .local_addr()
-            .map_err(|e| Failure::new(Code::Error, format!("cannot listen on {addr}: {e}")))?;
-        auth.set_port(local.port());
-        let app = Arc::new(App {
-            etcd,
-            key,
-            status_key,
-            auth,
-        });
-        eprintln!("dnsctl: console at http://{local}/");
-        axum::serve(
-            listener,
-            router(app).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| Failure::new(Code::Error, format!("console server: {e}")))
-    })
+        .map_err(|e| Failure::new(Code::Error, format!("cannot listen on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| Failure::new(Code::Error, format!("cannot listen on {addr}: {e}")))?;
+    auth.set_port(local.port());
+    let app = Arc::new(App {
+        ctx,
+        status_key,
+        auth,
+    });
+    eprintln!("dnsctl: console at http://{local}/");
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .map_err(|e| Failure::new(Code::Error, format!("console server: {e}")))
 }
 
 fn router(app: Arc<App>) -> Router {
@@ -180,7 +130,20 @@ fn router(app: Arc<App>) -> Router {
             app.clone(),
             auth::guard,
         ))
+        .layer(axum::middleware::from_fn(survive_panics))
         .with_state(app)
+}
+
+/// A bug in one request must not take the console down with it, nor leave the browser
+/// without an answer: the request runs as its own task, and a panic becomes an error reply.
+async fn survive_panics(request: Request, next: Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => api::failure(Failure::new(
+            Code::Error,
+            "internal error while talking to etcd",
+        )),
+    }
 }
 
 const INDEX_HTML: &str = include_str!("assets/index.html");

@@ -1,5 +1,7 @@
 //! dnsctl, the built binary, against a real etcd from the test harness.
 
+// The real-etcd harness the core's tests use too.
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::io::Read;

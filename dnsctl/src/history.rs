@@ -40,10 +40,10 @@ struct Report {
     ends: &'static str,
 }
 
-pub fn run(opts: Opts, limit: Option<usize>) -> Result<()> {
-    let ctx = opts.connect()?;
+pub async fn run(opts: Opts, limit: Option<usize>) -> Result<()> {
+    let ctx = opts.connect().await?;
     let target = &ctx.target;
-    let (entries, ends) = entries(&ctx, limit)?;
+    let (entries, ends) = entries(&ctx, limit).await?;
     if ctx.out.json() {
         return ctx.out.print_json(&Report {
             key: target.key.clone(),
@@ -91,13 +91,13 @@ pub fn run(opts: Opts, limit: Option<usize>) -> Result<()> {
 
 /// The revisions etcd still holds, newest first (at most `limit`, 0 or None: all), and
 /// why the list ends.
-pub fn entries(ctx: &Ctx, limit: Option<usize>) -> Result<(Vec<Entry>, &'static str)> {
+pub async fn entries(ctx: &Ctx, limit: Option<usize>) -> Result<(Vec<Entry>, &'static str)> {
     let limit = limit.filter(|&n| n > 0);
     let target = &ctx.target;
-    let mut state = ctx.store.read(target, None)?;
+    let mut state = ctx.store.read(target, None).await?;
     let mut entries = Vec::new();
     let ends = loop {
-        let Some(revision) = ctx.store.change_point(target, &state)? else {
+        let Some(revision) = ctx.store.change_point(target, &state).await? else {
             if entries.is_empty() {
                 return fail(
                     Code::NotFound,
@@ -108,7 +108,7 @@ pub fn entries(ctx: &Ctx, limit: Option<usize>) -> Result<(Vec<Entry>, &'static 
         };
         let text = view::render_for_display(target, &state);
         let (records, invalid_lines) = view::count(&text);
-        let meta = ctx.store.meta_at(revision)?;
+        let meta = ctx.store.meta_at(revision).await?;
         entries.push(Entry {
             revision,
             version: (!target.prefix).then(|| state.kvs[0].version),
@@ -127,7 +127,7 @@ pub fn entries(ctx: &Ctx, limit: Option<usize>) -> Result<(Vec<Entry>, &'static 
         if revision <= 1 {
             break "start";
         }
-        match ctx.store.try_read(target, Some(revision - 1))? {
+        match ctx.store.try_read(target, Some(revision - 1)).await? {
             None => break "compacted",
             Some(before) if !before.exists() => break "created",
             Some(before) => state = before,
