@@ -10,7 +10,9 @@
 # build/coredns_<ver>_linux_<arch>.tgz (coredns, dnsctl, Corefile.example, README.md,
 # LICENSE, systemd/), then build/SHA256SUMS over all tarballs. A cross-compiled
 # architecture is built in build/linux_<arch>/coredns-<ver>/.
-# --release also packs build/dnsctl_v<etcdhosts version>_linux_<arch>.tgz and puts
+# --release also packs build/dnsctl_v<etcdhosts version>_linux_<arch>.tgz and
+# build/libetcdhosts_v<etcdhosts version>_linux_<arch>.tgz (lib/libetcdhosts.a,
+# include/etcdhosts.h: for building the plugin into a CoreDNS of one's own), and puts
 # exactly the tarballs built and checked by this run, with one SHA256SUMS, into
 # build/release/. arm64 is cross-compiled on an amd64 machine; when that is impossible
 # (no Rust target, no cross compiler) the script says so and builds amd64 only.
@@ -43,7 +45,8 @@ build/SHA256SUMS. A version looks like v1.15.0 ($OLDEST_COREDNS_VERSION is the o
 
 --release   build CoreDNS ${RELEASE_COREDNS_VERSIONS[*]} (unless versions are given) for
             amd64 and, cross-compiled, arm64; pack dnsctl_v<version>_linux_<arch>.tgz
-            too; put exactly this run's tarballs and one SHA256SUMS in build/release/.
+            and libetcdhosts_v<version>_linux_<arch>.tgz too; put exactly this
+            run's tarballs and one SHA256SUMS in build/release/.
             Installs the arm64 toolchain when missing (rustup target add; as root,
             apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross); if that is
             impossible it says so and builds amd64 only.
@@ -384,7 +387,7 @@ check_coredns() {
 header_sum="$(sha256sum "$HEADER" | cut -c1-16)"
 BASE_CGO_CFLAGS="${CGO_CFLAGS:--O2 -g}"
 # No libgcc_s: the Rust unwinder comes from libgcc_eh; only glibc is needed at run time.
-export CGO_LDFLAGS="${CGO_LDFLAGS:-} -static-libgcc -Wl,--as-needed"
+BASE_CGO_LDFLAGS="${CGO_LDFLAGS:-} -static-libgcc -Wl,--as-needed"
 
 # write_if_changed FILE: stdin -> FILE, leaving FILE (and its mtime) alone when equal.
 write_if_changed() {
@@ -399,35 +402,26 @@ write_if_changed() {
 	fi
 }
 
-# stage_shim ARCH: a copy of go-shim whose ${SRCDIR}/../target/release/libetcdhosts.a
-# (the path its #cgo LDFLAGS name) is the library built for ARCH; prints its path.
-stage_shim() {
-	local arch="$1" stage="$BUILD/linux_$1" f name
-	mkdir -p "$stage/go-shim" "$stage/target/release"
-	ln -sfn "$ROOT/include" "$stage/include"
-	ln -sfn "$(rust_out "$arch")/libetcdhosts.a" "$stage/target/release/libetcdhosts.a"
-	for f in "$SHIM"/*.go "$SHIM/go.mod" "$SHIM/go.sum"; do
-		[[ "$f" != *_test.go ]] || continue
-		# shellcheck disable=SC2094 # reads $f, writes its copy
-		write_if_changed "$stage/go-shim/$(basename "$f")" <"$f"
-	done
-	for f in "$stage/go-shim"/*; do
-		name="$(basename "$f")"
-		[[ -f "$SHIM/$name" && "$name" != *_test.go ]] || rm -f "$f"
-	done
-	echo "$stage/go-shim"
+# stage_lib ARCH: the library of ARCH laid out as the libetcdhosts tarball ships it,
+# include/etcdhosts.h and lib/libetcdhosts.a, for CGO_CFLAGS=-I and CGO_LDFLAGS=-L: the
+# way any CoreDNS build links it (README: "Build it into your own CoreDNS"). Prints its path.
+stage_lib() {
+	local dir="$BUILD/linux_$1/libetcdhosts"
+	mkdir -p "$dir/include" "$dir/lib"
+	ln -sfn "$HEADER" "$dir/include/etcdhosts.h"
+	ln -sfn "$(rust_out "$1")/libetcdhosts.a" "$dir/lib/libetcdhosts.a"
+	echo "$dir"
 }
 
 build_coredns() {
 	local ver="$1" arch="$2"
-	local dir shim lib
+	local dir libdir lib
 	if is_native "$arch"; then
 		dir="$BUILD/coredns-$ver"
-		shim="$SHIM"
 	else
 		dir="$BUILD/linux_$arch/coredns-$ver"
-		shim="$(stage_shim "$arch")"
 	fi
+	libdir="$(stage_lib "$arch")"
 	lib="$(rust_out "$arch")/libetcdhosts.a"
 	local bin="$dir/coredns"
 	local what="coredns $ver ($arch)"
@@ -477,7 +471,7 @@ require (
 	github.com/etcdhosts/etcdhosts/go-shim v0.0.0-00010101000000-000000000000
 )
 
-replace github.com/etcdhosts/etcdhosts/go-shim => $(realpath --relative-to="$dir" "$shim")
+replace github.com/etcdhosts/etcdhosts/go-shim => $(realpath --relative-to="$dir" "$SHIM")
 EOF
 	if [[ ! -f "$dir/go.mod" || "$dir/go.mod.in" -nt "$dir/go.mod" ]]; then
 		cp "$dir/go.mod.in" "$dir/go.mod"
@@ -521,7 +515,8 @@ EOF
 		is_native "$arch" || cc=("CC=$(gnu_triple "$arch")-gcc")
 		rm -f "$bin"
 		(cd "$dir" && env GOOS=linux GOARCH="$arch" "${cc[@]}" \
-			CGO_CFLAGS="$BASE_CGO_CFLAGS -DETCDHOSTS_HEADER_SUM=$header_sum -DETCDHOSTS_LIB_SUM=$lib_sum" \
+			CGO_CFLAGS="$BASE_CGO_CFLAGS -I$libdir/include -DETCDHOSTS_HEADER_SUM=$header_sum -DETCDHOSTS_LIB_SUM=$lib_sum" \
+			CGO_LDFLAGS="-L$libdir/lib $BASE_CGO_LDFLAGS" \
 			go build -trimpath -buildvcs=false \
 			-ldflags "-s -w -X 'github.com/coredns/coredns/coremain.GitCommit=$VERSION_STRING'" \
 			-o coredns .) || die "go build failed for CoreDNS $ver ($arch)"
@@ -588,6 +583,12 @@ for arch in "${arches[@]}"; do
 	if [[ "$release" == 1 ]]; then
 		tgz="$BUILD/dnsctl_v${ETCDHOSTS_VERSION}_linux_${arch}.tgz"
 		pack "$tgz" "$(rust_out "$arch")/dnsctl=dnsctl" "$ROOT/README.md=README.md" "$ROOT/LICENSE=LICENSE"
+		made+=("$tgz")
+		# For building etcdhosts into a CoreDNS of one's own (README): the static library
+		# and its header, in the layout CGO_CFLAGS=-I and CGO_LDFLAGS=-L point at.
+		tgz="$BUILD/libetcdhosts_v${ETCDHOSTS_VERSION}_linux_${arch}.tgz"
+		pack "$tgz" "$(rust_out "$arch")/libetcdhosts.a=lib/libetcdhosts.a" "$HEADER=include/etcdhosts.h" \
+			"$SHIM/README.md=README.md" "$ROOT/LICENSE=LICENSE"
 		made+=("$tgz")
 	fi
 done

@@ -1,12 +1,21 @@
 package etcdhosts
 
 // The cgo declarations and conversions, nothing else: every call into the Rust
-// library (libetcdhosts.a, built by `cargo build --release` in the repository
-// root) goes through this file.
+// library goes through this file.
+//
+// The library is the static libetcdhosts.a with its header etcdhosts.h. A CoreDNS
+// build names where they are, as with any C library:
+//
+//	CGO_CFLAGS="-I$DIR/include" CGO_LDFLAGS="-L$DIR/lib" go build
+//
+// (README: "Build it into your own CoreDNS"; build.sh does the same). The
+// ${SRCDIR} paths below only serve `go test` and `go vet` inside this repository,
+// after `cargo build --release --lib`; elsewhere they name nothing. -l:NAME picks
+// the static archive even where a shared libetcdhosts.so lies beside it.
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../include
-#cgo LDFLAGS: ${SRCDIR}/../target/release/libetcdhosts.a -ldl -lpthread -lm
+#cgo LDFLAGS: -L${SRCDIR}/../target/release -l:libetcdhosts.a -ldl -lpthread -lm
 #cgo noescape etcdhosts_lookup
 #cgo nocallback etcdhosts_lookup
 #cgo noescape etcdhosts_get_stats

@@ -101,7 +101,8 @@ else
 fi
 expected=()
 for arch in "${arches[@]}"; do
-	expected+=("coredns_${ver}_linux_${arch}.tgz" "dnsctl_v${cargo_ver}_linux_${arch}.tgz")
+	expected+=("coredns_${ver}_linux_${arch}.tgz" "dnsctl_v${cargo_ver}_linux_${arch}.tgz"
+		"libetcdhosts_v${cargo_ver}_linux_${arch}.tgz")
 done
 expected+=(SHA256SUMS)
 check "build/release holds exactly: ${expected[*]}" \
@@ -138,6 +139,13 @@ dnsctl_files="./
 ./LICENSE
 ./README.md
 ./dnsctl"
+libetcdhosts_files="./
+./LICENSE
+./README.md
+./include/
+./include/etcdhosts.h
+./lib/
+./lib/libetcdhosts.a"
 # modes_ok TGZ EXECUTABLES_REGEX: owner root, the executables 0755, files 0644, dirs 0755.
 modes_ok() {
 	tar -tvzf "$1" | awk -v exe="$2" '
@@ -170,12 +178,17 @@ for arch in "${arches[@]}"; do
 	tgz="$REL/dnsctl_v${cargo_ver}_linux_${arch}.tgz"
 	check "dnsctl_v${cargo_ver}_linux_${arch}.tgz: file list" diff <(echo "$dnsctl_files") <(tar -tzf "$tgz" | sort)
 	check "dnsctl_v${cargo_ver}_linux_${arch}.tgz: modes and owners" modes_ok "$tgz" '^dnsctl$'
+	tgz="$REL/libetcdhosts_v${cargo_ver}_linux_${arch}.tgz"
+	check "libetcdhosts_v${cargo_ver}_linux_${arch}.tgz: file list" diff <(echo "$libetcdhosts_files") <(tar -tzf "$tgz" | sort)
+	check "libetcdhosts_v${cargo_ver}_linux_${arch}.tgz: modes and owners" modes_ok "$tgz" '^$'
+	check "libetcdhosts_v${cargo_ver}_linux_${arch}.tgz: include/etcdhosts.h is the repository's header" \
+		cmp -s "$ROOT/include/etcdhosts.h" <(tar -xzOf "$tgz" ./include/etcdhosts.h)
 	mkdir -p "$tmp/$arch"
 	tar -xzf "$REL/coredns_${ver}_linux_${arch}.tgz" -C "$tmp/$arch"
 	check "coredns_${ver}_linux_${arch}.tgz: LICENSE is the Apache License 2.0" \
 		grep -q 'Apache License' "$tmp/$arch/LICENSE"
 	check "coredns_${ver}_linux_${arch}.tgz: dnsctl is the one in dnsctl_v${cargo_ver}_linux_${arch}.tgz" \
-		cmp -s "$tmp/$arch/dnsctl" <(tar -xzOf "$tgz" ./dnsctl)
+		cmp -s "$tmp/$arch/dnsctl" <(tar -xzOf "$REL/dnsctl_v${cargo_ver}_linux_${arch}.tgz" ./dnsctl)
 	for bin in coredns dnsctl; do
 		needs="$(newest_glibc "$tmp/$arch/$bin")"
 		echo "     $arch $bin needs ${needs:-no versioned glibc symbol}"
@@ -376,6 +389,49 @@ elif port="$(start_coredns docker "$tmp/docker.Corefile.in" amd64)"; then
 	check "packaging/docker/Corefile: the snapshot file is written" grep -q release-test "$tmp/etcdhosts.snapshot"
 else
 	not_ok "packaging/docker/Corefile: coredns did not start"
+fi
+
+# ---- a CoreDNS of one's own -------------------------------------------------
+
+# README "Build it into your own CoreDNS", step by step: CoreDNS's source (from the Go
+# module proxy here, where a user would git clone), one plugin.cfg line, go generate, and
+# go build with CGO_CFLAGS/CGO_LDFLAGS naming the unpacked libetcdhosts tarball. The one
+# difference: the go-shim module is this checkout (go mod edit -replace), where a user
+# would `go get` the published module.
+echo "== CoreDNS $ver built the documented way, with libetcdhosts_v${cargo_ver}_linux_amd64.tgz"
+own_build() {
+	local src lib="$tmp/libetcdhosts" shim=github.com/etcdhosts/etcdhosts/go-shim
+	mkdir -p "$lib" "$tmp/own"
+	tar -xzf "$REL/libetcdhosts_v${cargo_ver}_linux_amd64.tgz" -C "$lib" || return 1
+	src="$(go mod download -json "github.com/coredns/coredns@$ver" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+	[[ -d "$src" ]] || { echo "     go mod download github.com/coredns/coredns@$ver gave no source" >&2; return 1; }
+	cp -r "$src" "$tmp/coredns-src" && chmod -R u+w "$tmp/coredns-src"
+	(
+		cd "$tmp/coredns-src" &&
+			sed -i '/^hosts:hosts$/a etcdhosts:github.com/etcdhosts/etcdhosts/go-shim' plugin.cfg &&
+			go mod edit -require="$shim@v0.0.0-00010101000000-000000000000" -replace="$shim=$ROOT/go-shim" &&
+			go generate &&
+			go mod tidy &&
+			CGO_ENABLED=1 CGO_CFLAGS="-I$lib/include" CGO_LDFLAGS="-L$lib/lib -static-libgcc" \
+				go build -o "$tmp/own/coredns"
+	) >"$tmp/own-build.log" 2>&1 || { tail -30 "$tmp/own-build.log" >&2; return 1; }
+}
+start=$SECONDS
+if own_build; then
+	ok "plugin.cfg + go generate + go build with the packed library ($((SECONDS - start))s)"
+	check "own build: coredns -plugins lists etcdhosts" \
+		bash -c '"$1" -plugins | grep -Eqx "[[:space:]]*(dns\.)?etcdhosts"' _ "$tmp/own/coredns"
+	check "own build: go generate put etcdhosts right after hosts in the plugin order" \
+		bash -c 'grep -A1 "^\s*\"hosts\",$" "$1" | tail -1 | grep -q "^\s*\"etcdhosts\",$"' _ \
+		"$tmp/coredns-src/core/dnsserver/zdirectives.go"
+	if port="$(start_coredns own "$tmp/plain.Corefile.in" own)"; then
+		check "own build: dig @127.0.0.1 -p $port release-test.example.org answers 10.11.12.13" \
+			until_answer 15 "$port" release-test.example.org 10.11.12.13
+	else
+		not_ok "own build: coredns did not start"
+	fi
+else
+	not_ok "plugin.cfg + go generate + go build with the packed library (see above)"
 fi
 
 # ---- systemd -----------------------------------------------------------------
