@@ -363,8 +363,9 @@ func TestForceReload(t *testing.T) {
 	}
 	errorsA := metricValue(t, metricsA, "coredns_etcdhosts_etcd_errors_total")
 	logA := len(a.output())
-	if n := proxyA.freeze(); n != 1 {
-		t.Fatalf("proxy A froze %d connections, want 1 (the one carrying A's watch)", n)
+	// (A may still be closing the connection of its previous force_reload: at least one.)
+	if n := proxyA.freeze(); n < 1 {
+		t.Fatalf("proxy A froze %d connections; A's watch has one", n)
 	}
 	if n := proxyB.freeze(); n != 1 {
 		t.Fatalf("proxy B froze %d connections, want 1 (the one carrying B's watch)", n)
