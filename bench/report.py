@@ -302,11 +302,21 @@ def main():
     mem = [r for r in rows if r.get("section") == "memory"]
     if mem:
         size = int(mem[0]["size"])
-        recs = size * 5 // 4  # records: one A per name + AAAA for every 4th
+        # Records: the count etcdhosts reports it loaded (its log line "serving N records"),
+        # never the generator's recipe. The other servers hold the same file.
+        counted = [int(r["records"]) for r in mem
+                   if r.get("server") == "etcdhosts" and r.get("phase") in ("idle", "after-load") and r.get("records")]
+        recs = counted[-1] if counted else None
         p("### 4. Memory")
         p("")
-        p(f"Resident memory (VmRSS) of each server holding {size:,} names ({recs:,} address records,")
-        p("1.25 lines per name); *per record* divides the whole process's RSS by the address records.")
+        if recs:
+            p(f"Resident memory (VmRSS) of each server holding {size:,} names ({recs:,} address records, the count")
+            p("etcdhosts reported loading: its log line `serving N records`); *per record* divides the whole")
+            p("process's RSS by that count (the other servers hold the same file).")
+        else:
+            p(f"Resident memory (VmRSS) of each server holding {size:,} names. This run's results lack the")
+            p("record count the server reported loading (bench/run.sh records it now; a per-record figure")
+            p("divides by that count, not by the generator's recipe), so no per-record figure is given.")
         p("The reload row: the peak RSS (VmHWM, reset just before) while the whole record set is")
         p("loaded again (one line changed), against the RSS before it.")
         p("")
@@ -332,11 +342,11 @@ def main():
             steady = int(rel[0]["steady_kb"]) if rel else None
             peak = int(rel[0]["hwm_kb"]) if rel else None
             vals[s] = (a, steady, peak)
-            p(f"| {s} | {fnum(i and i / 1024, '{:,.0f} MB')} | {fnum(a and a / 1024, '{:,.0f} MB')} | {fnum(a and a * 1024 / recs, '{:.0f}')} | {fnum((a - base_kb) * 1024 / recs if a and base_kb and s != 'dnsmasq' else None, '{:.0f}')} | "
+            p(f"| {s} | {fnum(i and i / 1024, '{:,.0f} MB')} | {fnum(a and a / 1024, '{:,.0f} MB')} | {fnum(a * 1024 / recs if a and recs else None, '{:.0f}')} | {fnum((a - base_kb) * 1024 / recs if a and recs and base_kb and s != 'dnsmasq' else None, '{:.0f}')} | "
               f"{fnum(steady and steady / 1024, '{:,.0f}')} → {fnum(peak and peak / 1024, '{:,.0f} MB')} | {fnum(peak and steady and peak / steady, '{:.2f}')} | {rel[0].get('reload_ms') if rel else '—'} | {(rel or after or idle)[0].get('load')} |")
         p("")
         a, steady, peak = vals["etcdhosts"]
-        if a:
+        if a and recs:
             fig = f"{a * 1024 / recs:.0f} B/record"
             if base_kb:
                 fig += f" ({(a - base_kb) * 1024 / recs:.0f} B/record above an empty CoreDNS)"

@@ -170,6 +170,18 @@ wait_ready() { # NAME PORT NAME_TO_RESOLV TIMEOUT PID
   die "$1 did not start"
 }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# served_records NAME KEY: the record count etcdhosts reports it serves from KEY, from its
+# last log line "serving N records (M names) from etcd key KEY ..." (empty if none yet).
+served_records() {
+  sed -n "s|.*plugin/etcdhosts: serving \([0-9]*\) records ([0-9]* names) from etcd key $2 .*|\1|p" "$WORK/$1/log" | tail -1
+}
+# records_field SERVER SIZE KEY: " records=N" for etcdhosts (bench/report.py divides RSS by
+# the count the server reports, not by the generator's recipe); nothing for the others.
+records_field() {
+  [ "$1" = etcdhosts ] || return 0
+  local n; n=$(served_records "etcdhosts-$2" "$3")
+  if [ -n "$n" ]; then echo " records=$n"; fi
+}
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
 
@@ -269,7 +281,7 @@ for size in $SIZES; do
     sleep 2
     for s in "${SERVERS[@]}"; do
       IFS=: read -r sname sport spid <<<"$s"
-      emit "section=memory phase=idle size=$size server=$sname rss_kb=$(rss_kb "$spid") hwm_kb=$(hwm_kb "$spid")"
+      emit "section=memory phase=idle size=$size server=$sname rss_kb=$(rss_kb "$spid") hwm_kb=$(hwm_kb "$spid")$(records_field "$sname" "$size" "$key")"
     done
   fi
 
@@ -324,7 +336,7 @@ for size in $SIZES; do
   if want memory && [ "$size" = "$MEM_SIZE" ]; then
     for s in "${SERVERS[@]}"; do
       IFS=: read -r sname sport spid <<<"$s"
-      emit "section=memory phase=after-load size=$size server=$sname rss_kb=$(rss_kb "$spid") hwm_kb=$(hwm_kb "$spid")"
+      emit "section=memory phase=after-load size=$size server=$sname rss_kb=$(rss_kb "$spid") hwm_kb=$(hwm_kb "$spid")$(records_field "$sname" "$size" "$key")"
     done
     # Peak during one reload of the whole record set, from the steady state.
     for s in "${SERVERS[@]}"; do
@@ -340,7 +352,7 @@ for size in $SIZES; do
       esac
       took=$($BT wait -dns "127.0.0.1:$sport" -name probe.bench.example.com -ip "$ip" -timeout 120s -poll 5ms 2>/dev/null || echo timeout)
       sleep 1
-      emit "section=memory phase=reload size=$size server=$sname steady_kb=$steady hwm_kb=$(hwm_kb "$spid") after_kb=$(rss_kb "$spid") reload_ms=$took"
+      emit "section=memory phase=reload size=$size server=$sname steady_kb=$steady hwm_kb=$(hwm_kb "$spid") after_kb=$(rss_kb "$spid") reload_ms=$took$(records_field "$sname" "$size" "$key")"
       log "memory reload $sname: steady $steady kB, peak $(hwm_kb "$spid") kB, $took ms"
     done
   fi

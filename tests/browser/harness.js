@@ -375,6 +375,17 @@ ${statusKey ? `        status_key ${statusKey}\n` : ''}    }
 // ---------------------------------------------------------------------------------------
 // dnsctl
 
+/**
+ * The user name dnsctl records for writes made from this process (and for the console's
+ * local user without serve.users): $USER, else $LOGNAME, else the passwd entry's name.
+ */
+function localUser() {
+  for (const v of ['USER', 'LOGNAME']) {
+    if (process.env[v]) return process.env[v];
+  }
+  return os.userInfo().username;
+}
+
 let dnsctlPath;
 /** The dnsctl binary: $DNSCTL_BIN, else target/debug/dnsctl (built with `cargo build -p dnsctl` if missing). */
 function dnsctlBin() {
@@ -454,11 +465,12 @@ const CHROMIUM_ARGS = [
 ];
 
 const browsers = [];
-async function launchBrowser() {
+/** Starts headless Chromium; `args` are added to its command line. */
+async function launchBrowser({ args = [] } = {}) {
   const { chromium } = require('playwright-core');
   const b = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...args],
     timeout: 30000,
   });
   browsers.push(b);
@@ -650,6 +662,7 @@ module.exports = {
   freePort,
   hashPassword,
   launchBrowser,
+  localUser,
   login,
   mustDnsctl,
   newPage,

@@ -52,15 +52,21 @@ describe('with serve.users', () => {
     assert.equal(await page.getByTestId('records-table').count(), 0);
     await h.screenshot(page, 'login');
 
-    // The API refuses a request without a session.
+    // Without a session the page redirects to the login page, and the API answers 401.
     const anon = await fetch(base, { redirect: 'manual' });
-    assert.ok([301, 302, 303, 307, 308, 401].includes(anon.status), `GET / without a session: ${anon.status}`);
+    assert.equal(anon.status, 303, `GET / without a session: ${anon.status}`);
+    assert.equal(anon.headers.get('location'), '/login');
+    const anonApi = await fetch(`${base}api/state`, { redirect: 'manual' });
+    assert.equal(anonApi.status, 401, `GET /api/state without a session: ${anonApi.status}`);
+    assert.deepEqual(await anonApi.json(), { error: 'log in first' });
 
     // Wrong password.
     await h.login(page, 'alice', 'wrong password');
     await page.getByTestId('login-error').waitFor({ state: 'visible' });
     assert.ok(((await page.getByTestId('login-error').textContent()) || '').trim().length > 0, 'login-error has a message');
     assert.match(new URL(page.url()).pathname, /^\/login/);
+    const failedLine = 'dnsctl audit: user="alice" from=127.0.0.1 action=login-failed';
+    await h.eventually('the audit line of the failed login', () => assert.deepEqual(s.console.auditLines(), [failedLine]));
     await page.goto(base);
     await page.getByTestId('login-user').waitFor();
     assert.equal(await page.getByTestId('records-table').count(), 0, 'still no session after a wrong password');
@@ -71,12 +77,18 @@ describe('with serve.users', () => {
     await page.locator('tr[data-name="db.example.org"]').waitFor();
     await h.expectText(page.getByTestId('user'), /alice/);
     await page.getByTestId('logout').waitFor({ state: 'visible' });
+    await h.eventually('the audit line of the login', () => assert.deepEqual(s.console.auditLines(),
+      [failedLine, 'dnsctl audit: user=alice from=127.0.0.1 action=login']));
     const cookies = await page.context().cookies();
-    assert.ok(cookies.length > 0, 'a session cookie');
+    assert.deepEqual(cookies.map((c) => c.name), ['dnsctl_session'], 'one session cookie');
     for (const c of cookies) {
       assert.ok(c.httpOnly, `cookie ${c.name} is HttpOnly`);
       assert.equal(c.sameSite, 'Strict', `cookie ${c.name} SameSite=${c.sameSite}`);
       assert.ok(c.secure, `cookie ${c.name} is Secure`);
+      // The README's "idle for at most 12 hours" as the browser sees it (Max-Age=43200); the
+      // server-side idle expiry is a constant in serve/auth.rs that no setting shortens.
+      const left = c.expires - Date.now() / 1000;
+      assert.ok(left > 12 * 3600 - 120 && left <= 12 * 3600 + 5, `cookie ${c.name} expires in ${left} s, want 12 h`);
     }
 
     // A write in the browser; record the request it made.
@@ -122,13 +134,27 @@ describe('with serve.users', () => {
       body: 'name=evil.example.org&addrs=6.6.6.6',
       redirect: 'manual',
     });
-    assert.ok(form.status >= 400 && form.status < 500, `cross-site form post: ${form.status}`);
+    assert.equal(form.status, 403, `cross-site form post: ${form.status}`);
     assert.equal((await etcd.get('/etcdhosts')).modRevision, rev, 'nothing written by the forged requests');
 
-    // Control: with the header and the cookie the same request is not refused as CSRF.
+    // Control: with the header and the cookie the same request passes the CSRF check and
+    // reaches the compare-and-swap, which refuses it as a conflict (its base is the revision
+    // before the add): 409, nothing written.
     const okHeaders = { ...plain, origin: new URL(base).origin };
-    const good = await send(okHeaders);
-    assert.notEqual(good.status, 403, `the same request with its CSRF header: ${good.status} ${await good.text()}`);
+    const replay = await send(okHeaders);
+    assert.equal(replay.status, 409, `the same request with its CSRF header: ${replay.status} ${await replay.text()}`);
+    assert.equal((await etcd.get('/etcdhosts')).modRevision, rev, 'the replayed add wrote nothing');
+    // And with the current base and a new name it is written: 200.
+    const sent = JSON.parse(body);
+    assert.deepEqual(Object.keys(sent).sort(), ['addrs', 'base', 'name'], body);
+    const fresh = await fetch(w.url(), {
+      method: w.method(), headers: okHeaders, redirect: 'manual',
+      body: JSON.stringify({ ...sent, base: rev, name: 'csrf-ok.example.org' }),
+    });
+    assert.equal(fresh.status, 200, `a write with the session, its CSRF header and the current base: ${fresh.status} ${await fresh.text()}`);
+    const afterFresh = await etcd.get('/etcdhosts');
+    assert.ok(afterFresh.modRevision > rev, 'the control write made a new revision');
+    assert.match(afterFresh.value, /^10\.6\.6\.6\s+csrf-ok\.example\.org$/m);
 
     // Logout: back to the login page; the old cookie no longer works.
     await page.getByTestId('logout').click();
@@ -136,8 +162,8 @@ describe('with serve.users', () => {
     await page.goto(`${base}#/records`);
     await page.getByTestId('login-user').waitFor();
     const afterLogout = await send(okHeaders);
-    assert.ok([401, 403].includes(afterLogout.status) || (afterLogout.status >= 300 && afterLogout.status < 400),
-      `a write with the logged-out session: ${afterLogout.status}`);
+    assert.equal(afterLogout.status, 401, `a write with the logged-out session: ${afterLogout.status}`);
+    assert.equal((await etcd.get('/etcdhosts')).modRevision, afterFresh.modRevision, 'nothing written after the logout');
   }));
 });
 

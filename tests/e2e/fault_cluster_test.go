@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -224,25 +225,61 @@ func (env *clusterEnv) converged(t *testing.T, when string, healthyAt time.Time)
 	t.Logf("%s: both instances at the last revision %v after the cluster was healthy (%v after the last put)", when, took.Round(time.Millisecond), sincePut.Round(time.Millisecond))
 }
 
-// TestFaultKillFollower: SIGKILL a follower that a CoreDNS is connected to;
-// that instance moves to another member at once.
+// TestFaultKillFollower: SIGKILL the follower that coredns-0 is connected to
+// (found from its TCP connections; leadership is moved away from that member
+// first if needed); coredns-0 moves to another member at once and serves the
+// writes made after the kill.
 func TestFaultKillFollower(t *testing.T) {
 	env := newClusterEnv(t, 0)
-	l := env.leader(t)
+	d := env.dns[0]
 	f := -1
-	for _, d := range env.dns {
-		for _, m := range env.connectedTo(d) {
-			if m != l && f < 0 {
-				f = m
-			}
+	waitFor(t, 5*time.Second, d.label+"'s one etcd connection", func() (bool, string) {
+		conns := env.connectedTo(d)
+		if len(conns) != 1 {
+			return false, fmt.Sprintf("connected to members %v", conns)
+		}
+		f = conns[0]
+		return true, ""
+	})
+	l := env.leader(t)
+	if l == f {
+		// The member coredns-0 uses is the leader: hand leadership to another one.
+		target := (f + 1) % 3
+		if err := env.gw.moveLeader(env.cluster.members[l].url(), env.memberID(t, target)); err != nil {
+			t.Fatalf("move-leader: %v", err)
+		}
+		if l = env.leader(t); l == f {
+			t.Fatalf("%s is still the leader after move-leader", env.cluster.members[f].name)
 		}
 	}
-	if f < 0 {
-		f = (l + 1) % 3
+	if conns := env.connectedTo(d); len(conns) != 1 || conns[0] != f {
+		t.Fatalf("%s moved from member %d to %v on its own before the kill", d.label, f, conns)
 	}
-	t.Logf("killing follower %s (leader %s)", env.cluster.members[f].name, env.cluster.members[l].name)
+	t.Logf("killing follower %s, which %s is connected to (leader %s; %s is connected to %v)",
+		env.cluster.members[f].name, d.label, env.cluster.members[l].name, env.dns[1].label, env.connectedTo(env.dns[1]))
+	revAtKill := env.w.stats().rev
 	killedAt := time.Now()
 	env.cluster.members[f].proc.kill(t)
+	// It moves: a connection to another member, and a revision written after the kill served.
+	var movedAfter time.Duration
+	var movedTo []int
+	waitFor(t, 10*time.Second, d.label+" to move to another member", func() (bool, string) {
+		conns := env.connectedTo(d)
+		got, err := servedRevision(d.ex)
+		st := env.w.stats()
+		if len(conns) == 0 || slices.Contains(conns, f) || err != nil || got <= revAtKill {
+			return false, fmt.Sprintf("connected to %v, serves %d (%v); the kill was at revision %d, the writer is at %d", conns, got, err, revAtKill, st.rev)
+		}
+		movedAfter, movedTo = time.Since(killedAt), conns
+		return true, ""
+	})
+	// "At once": the dead member refuses connections, so the next endpoint is tried
+	// without a backoff; the bound is the writer's 100 ms plus margin for a loaded machine.
+	const moveLimit = 2 * time.Second
+	t.Logf("%s moved to member(s) %v and served a revision written after the kill %v after the kill", d.label, movedTo, movedAfter.Round(time.Millisecond))
+	if movedAfter > moveLimit {
+		t.Errorf("%s took %v to move to another member, want < %v", d.label, movedAfter, moveLimit)
+	}
 	if ok := env.writesFor(t, 20, 20*time.Second); ok < 15 {
 		t.Errorf("one follower down must not stop writes: %d of 20 succeeded", ok)
 	}
