@@ -21,8 +21,9 @@ use etcdhosts::ffi::{
     etcdhosts_free, etcdhosts_get_stats, etcdhosts_lookup, etcdhosts_new, etcdhosts_stats,
     etcdhosts_status,
 };
-use etcdhosts::hosts::{self, Zones};
+use etcdhosts::hosts;
 use etcdhosts::table::{Outcome, Table, TableOptions, TYPE_A, TYPE_AAAA, TYPE_PTR};
+use etcdhosts::Zones;
 
 const ZONE: &str = "example.com.";
 /// Distinct qnames per lookup run, in random order: far more than fit in L2, so every

@@ -61,7 +61,7 @@ typedef enum etcdhosts_status {
 typedef struct etcdhosts_handle etcdhosts_handle;
 
 /*
- Counters for metrics and readiness; see `Stats` in engine.rs.
+ Counters for metrics and readiness; see `Stats` in state.rs.
  */
 typedef struct etcdhosts_stats {
   uint64_t entries;

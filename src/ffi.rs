@@ -9,7 +9,8 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::engine::{Config, Engine};
+use crate::config::Config;
+use crate::engine::Engine;
 use crate::table::{Outcome, OUT_HEADER_LEN};
 
 /// Length of the header at the start of every answer buffer: the TTL (u32 little-endian;
@@ -48,7 +49,7 @@ pub struct etcdhosts_handle {
     engine: Engine,
 }
 
-/// Counters for metrics and readiness; see `Stats` in engine.rs.
+/// Counters for metrics and readiness; see `Stats` in state.rs.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct etcdhosts_stats {

@@ -12,7 +12,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use hashbrown::HashTable;
 use hickory_proto::rr::Name;
 
-use crate::hosts::{self, Diagnostic, Zones};
+use crate::hosts::{self, Diagnostic};
+use crate::zones::Zones;
 
 pub const TYPE_A: u16 = 1;
 pub const TYPE_PTR: u16 = 12;

@@ -7,7 +7,8 @@
 
 use std::net::IpAddr;
 
-use etcdhosts::hosts::{self, Zones, MAX_NAME_LEN};
+use etcdhosts::hosts::{self, MAX_NAME_LEN};
+use etcdhosts::Zones;
 use libfuzzer_sys::fuzz_target;
 
 const ZONE_SETS: &[&[&str]] = &[

@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use etcdhosts::ffi::{etcdhosts_free, etcdhosts_lookup, etcdhosts_new, etcdhosts_status};
-use etcdhosts::hosts::{self, Zones};
+use etcdhosts::hosts;
+use etcdhosts::Zones;
 use libfuzzer_sys::fuzz_target;
 
 const ZONE_SETS: &[&[&str]] = &[&["."], &["example.org."], &["example.org.", "a."], &["Org"]];
