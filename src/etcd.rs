@@ -17,11 +17,13 @@ use crate::state::State;
 pub use crate::client::{connect_options, MAX_RESPONSE_BYTES};
 pub use crate::etcd_error::explain;
 
-/// Runs until the engine is dropped (the task is aborted). `first_read` is told once, when
-/// the first read from etcd succeeded or failed.
-pub(crate) async fn run(state: Arc<State>, first_read: mpsc::Sender<()>) {
+/// The hosts data of a key or prefix: each key's mod revision and value, in key order.
+type Fragments = BTreeMap<Vec<u8>, (i64, Vec<u8>)>;
+
+/// Runs until the engine is dropped (the task is aborted). `first_read`, if given, is told
+/// once, when the first read from etcd succeeded or failed.
+pub(crate) async fn run(state: Arc<State>, mut first_read: Option<mpsc::Sender<()>>) {
     let config = &state.config;
-    let mut first_read = Some(first_read);
     let mut retry = Retry::new(&config.endpoints);
     let mut quiet = QuietLog::default();
     loop {
@@ -57,7 +59,7 @@ pub(crate) async fn run(state: Arc<State>, first_read: mpsc::Sender<()>) {
 }
 
 struct Session<'a> {
-    state: &'a State,
+    state: &'a Arc<State>,
     /// Set once this session read the key successfully (resets the backoff).
     read_done: bool,
 }
@@ -89,7 +91,7 @@ impl Session<'_> {
         let read_revision = response.header().map_or(0, |h| h.revision());
         // Move the values out (no copy), and let the response go before the long watch:
         // a 1M-line file would otherwise stay in memory twice.
-        let mut fragments: BTreeMap<Vec<u8>, (i64, Vec<u8>)> = response
+        let fragments: Fragments = response
             .take_kvs()
             .into_iter()
             .map(|kv| {
@@ -99,7 +101,7 @@ impl Session<'_> {
             })
             .collect();
         drop(response);
-        self.publish(&mut fragments, read_revision).await;
+        let mut fragments = self.publish(fragments, read_revision).await;
         self.read_done = true;
         if let Some(tx) = first_read.take() {
             let _ = tx.send(());
@@ -163,51 +165,84 @@ impl Session<'_> {
             }
             // The values are copied out: let the response go before the table is built.
             drop(response);
-            self.publish(&mut fragments, revision).await;
+            fragments = self.publish(fragments, revision).await;
         }
     }
 
-    /// Publishes the fragments (one, for a plain key) and writes the snapshot. The revision
-    /// served is the newest mod revision of the data, so every server holding the same data
-    /// reports the same revision; an empty key falls back to the read's revision.
-    ///
-    /// For a plain key the text is dropped once published: the next change brings the whole
-    /// value again, and a 1M-line file is ~40 bytes a record. A prefix keeps its fragments,
-    /// since a change to one is merged with the others.
-    async fn publish(&self, fragments: &mut BTreeMap<Vec<u8>, (i64, Vec<u8>)>, read_revision: i64) {
-        let revision = fragments
-            .values()
-            .map(|(rev, _)| *rev)
-            .max()
-            .unwrap_or(read_revision);
-        let keys: Vec<String> = fragments
-            .keys()
-            .map(|k| String::from_utf8_lossy(k).into_owned())
-            .collect();
-        let parts: Vec<(&str, &[u8])> = keys
-            .iter()
-            .zip(fragments.values())
-            .map(|(k, (_, v))| (k.as_str(), v.as_slice()))
-            .collect();
-        let origin = format!("etcd key {}", self.state.config.key);
-        if fragments.is_empty() {
-            tracing::info!("etcd key {} is missing or empty", self.state.config.key);
+    /// Publishes the fragments on a blocking thread and hands them back: a 1M-line build
+    /// takes half a second, which must not stall the runtime's one worker (other
+    /// instances, the status writer's keepalives).
+    async fn publish(&self, fragments: Fragments, read_revision: i64) -> Fragments {
+        let state = self.state.clone();
+        let built =
+            tokio::task::spawn_blocking(move || publish(&state, fragments, read_revision)).await;
+        match built {
+            Ok(fragments) => fragments,
+            // The supervisor (`engine`) restarts the task.
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
-        self.state.publish(&parts, revision, &origin);
+    }
+}
 
-        if let Some(path) = self.state.config.snapshot.clone() {
-            let values: Vec<Vec<u8>> = fragments.values().map(|(_, v)| v.clone()).collect();
-            let written =
-                tokio::task::spawn_blocking(move || snapshot::write(&path, revision, &values))
-                    .await;
-            if let Ok(Err(e)) | Err(e) = written.map_err(std::io::Error::other) {
-                tracing::warn!("cannot write snapshot: {e}");
-            }
+/// Publishes the fragments (one, for a plain key) and writes the snapshot. The revision
+/// served is the newest mod revision of the data, so every server holding the same data
+/// reports the same revision; an empty key falls back to the read's revision.
+///
+/// For a plain key the text is dropped once published: the next change brings the whole
+/// value again, and a 1M-line file is ~40 bytes a record. A prefix keeps its fragments,
+/// since a change to one is merged with the others.
+fn publish(state: &State, mut fragments: Fragments, read_revision: i64) -> Fragments {
+    #[cfg(test)]
+    tests::maybe_panic(&state.config.key);
+    let config = &state.config;
+    let revision = fragments
+        .values()
+        .map(|(rev, _)| *rev)
+        .max()
+        .unwrap_or(read_revision);
+    let keys: Vec<String> = fragments
+        .keys()
+        .map(|k| String::from_utf8_lossy(k).into_owned())
+        .collect();
+    let parts: Vec<(&str, &[u8])> = keys
+        .iter()
+        .zip(fragments.values())
+        .map(|(k, (_, v))| (k.as_str(), v.as_slice()))
+        .collect();
+    if fragments.is_empty() {
+        tracing::info!("etcd key {} is missing or empty", config.key);
+    }
+    state.publish(&parts, revision, &format!("etcd key {}", config.key));
+    if let Some(path) = &config.snapshot {
+        let values: Vec<&[u8]> = fragments.values().map(|(_, v)| v.as_slice()).collect();
+        if let Err(e) = snapshot::write(path, revision, &values) {
+            tracing::warn!("cannot write snapshot: {e}");
         }
-        if !self.state.config.is_prefix() {
-            for (_, value) in fragments.values_mut() {
-                *value = Vec::new();
-            }
+    }
+    if !config.is_prefix() {
+        for (_, value) in fragments.values_mut() {
+            *value = Vec::new();
+        }
+    }
+    fragments
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::sync::Mutex;
+
+    /// While it names a hosts key, the watch of that key panics on every publish: the
+    /// fault the supervision tests inject.
+    pub(crate) static PANIC_KEY: Mutex<Option<String>> = Mutex::new(None);
+
+    pub(super) fn maybe_panic(key: &str) {
+        let armed = PANIC_KEY
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_deref()
+            == Some(key);
+        if armed {
+            panic!("injected panic in the watch of {key}");
         }
     }
 }

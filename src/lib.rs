@@ -34,6 +34,11 @@ pub mod table;
 pub mod tls_probe;
 pub mod zones;
 
+/// The real-etcd harness of the integration tests, for unit tests that need etcd.
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod test_etcd;
+
 pub use config::{Config, TlsFiles};
 pub use engine::Engine;
 pub use hosts::Diagnostic;

@@ -14,12 +14,36 @@ const BACKOFF_CAP: Duration = Duration::from_secs(2);
 /// How long a logged failure keeps its repeats quiet.
 const QUIET_FOR: Duration = Duration::from_secs(60);
 
+/// A pause that doubles from 50 ms to 2 s, jittered.
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    pub(crate) fn new() -> Backoff {
+        Backoff {
+            next: BACKOFF_START,
+        }
+    }
+
+    /// How long to wait now; the next pause is twice as long, up to the cap.
+    pub(crate) fn pause(&mut self) -> Duration {
+        let pause = jitter(self.next);
+        self.next = (self.next * 2).min(BACKOFF_CAP);
+        pause
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.next = BACKOFF_START;
+    }
+}
+
 /// The endpoints of one task and where it stands in retrying them.
 pub(crate) struct Retry {
     endpoints: Vec<String>,
     current: usize,
     failures_in_a_row: usize,
-    backoff: Duration,
+    backoff: Backoff,
 }
 
 impl Retry {
@@ -32,7 +56,7 @@ impl Retry {
             endpoints: endpoints.to_vec(),
             current: 0,
             failures_in_a_row: 0,
-            backoff: BACKOFF_START,
+            backoff: Backoff::new(),
         }
     }
 
@@ -49,15 +73,13 @@ impl Retry {
         if self.failures_in_a_row % self.endpoints.len() != 0 {
             return Duration::ZERO;
         }
-        let wait = jitter(self.backoff);
-        self.backoff = (self.backoff * 2).min(BACKOFF_CAP);
-        wait
+        self.backoff.pause()
     }
 
     /// The current endpoint works: the next failure starts afresh.
     pub(crate) fn succeeded(&mut self) {
         self.failures_in_a_row = 0;
-        self.backoff = BACKOFF_START;
+        self.backoff.reset();
     }
 }
 

@@ -28,7 +28,7 @@ pub(crate) fn load(path: &Path) -> Option<(i64, Vec<u8>)> {
 
 /// Writes the hosts data being served to `path` atomically (temp file, fsync, rename), so a
 /// crash mid-write never leaves a torn snapshot.
-pub(crate) fn write(path: &Path, revision: i64, parts: &[Vec<u8>]) -> std::io::Result<()> {
+pub(crate) fn write(path: &Path, revision: i64, parts: &[&[u8]]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut file = std::fs::File::create(&tmp)?;
     writeln!(file, "{HEADER}{revision}")?;
@@ -51,12 +51,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hosts.snap");
         assert_eq!(load(&path), None);
-        write(
-            &path,
-            42,
-            &[b"10.0.0.1 a".to_vec(), b"10.0.0.2 b\n".to_vec()],
-        )
-        .unwrap();
+        write(&path, 42, &[b"10.0.0.1 a", b"10.0.0.2 b\n"]).unwrap();
         let (revision, text) = load(&path).unwrap();
         assert_eq!(revision, 42);
         assert_eq!(

@@ -17,14 +17,13 @@ use etcd_client::{
     Client, Compare, CompareOp, GetOptions, LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn,
     TxnOp,
 };
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 use tokio::time::{sleep, timeout, Instant, MissedTickBehavior};
 
 use crate::client::connect_options;
 use crate::etcd_error::{explain_needing, is_permission_denied};
 use crate::retry::{jitter, QuietLog, Retry};
-use crate::runtime::runtime;
+use crate::runtime::Supervised;
 use crate::state::State;
 use crate::status::{rfc3339, InstanceStatus, LEASE_TTL_SECONDS};
 
@@ -38,40 +37,50 @@ const PERMISSION_BACKOFF: Duration = Duration::from_secs(30);
 
 /// The running writer of one engine.
 pub(crate) struct StatusTask {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<()>,
+    stop: watch::Sender<bool>,
+    task: Supervised,
 }
 
 impl StatusTask {
-    /// Starts the writer if the config has `status_key`.
+    /// Starts the writer if the config has `status_key`. A panic restarts it with a new
+    /// client and lease; readiness stays as it is, since the writer never touches what is
+    /// served.
     pub(crate) fn spawn(state: &Arc<State>, started_unix_ms: i64) -> Option<StatusTask> {
         let prefix = state.config.status_prefix()?;
         let key = format!("{prefix}{}", state.config.instance);
-        let writer = Writer {
-            claim: Claim::new(&key),
-            state: state.clone(),
-            access: format!(
-                "write access to the status prefix {prefix}, or remove the status_key option"
-            ),
-            key,
-            started: rfc3339(started_unix_ms),
-            retry: Retry::new(&state.config.endpoints),
-            client: None,
-            lease: None,
-            keeper: None,
-            written: None,
-            wrote_on_lease: false,
-            quiet: QuietLog::default(),
-        };
-        let (stop, stopped) = oneshot::channel();
-        let task = runtime().spawn(writer.run(stopped));
+        let access =
+            format!("write access to the status prefix {prefix}, or remove the status_key option");
+        let started = rfc3339(started_unix_ms);
+        let (stop, stopped) = watch::channel(false);
+        let state = state.clone();
+        let task = Supervised::spawn(
+            format!("the writer of status key {key}"),
+            || {},
+            move || {
+                let writer = Writer {
+                    claim: Claim::new(&key),
+                    state: state.clone(),
+                    access: access.clone(),
+                    key: key.clone(),
+                    started: started.clone(),
+                    retry: Retry::new(&state.config.endpoints),
+                    client: None,
+                    lease: None,
+                    keeper: None,
+                    written: None,
+                    wrote_on_lease: false,
+                    quiet: QuietLog::default(),
+                };
+                writer.run(stopped.clone())
+            },
+        );
         Some(StatusTask { stop, task })
     }
 
-    /// Tells the writer to remove its key and revoke its lease; the task ends within the
-    /// config's `timeout` after that.
-    pub(crate) fn stop(self) -> JoinHandle<()> {
-        let _ = self.stop.send(());
+    /// Tells the writer to remove its key and revoke its lease; it ends within the config's
+    /// `timeout` after that.
+    pub(crate) fn stop(self) -> Supervised {
+        self.stop.send_replace(true);
         self.task
     }
 }
@@ -159,11 +168,11 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self, mut stop: oneshot::Receiver<()>) {
+    async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let mut changed = self.state.changed.subscribe();
         tokio::select! {
             _ = self.write(&mut changed) => {}
-            _ = &mut stop => {}
+            _ = stop.wait_for(|stop| *stop) => {}
         }
         self.remove().await;
     }
