@@ -41,7 +41,7 @@ type metricLabels struct {
 
 // newMetricLabels: server is the block's listen address(es) in CoreDNS's
 // "dns://host:port" form, zones the block's zones, key the etcd key.
-func newMetricLabels(conf *dnsserver.Config, origins []string, key string) metricLabels {
+func newMetricLabels(conf *dnsserver.Config, zones []zone, key string) metricLabels {
 	hosts := conf.ListenHosts
 	if len(hosts) == 0 {
 		hosts = []string{""}
@@ -50,9 +50,13 @@ func newMetricLabels(conf *dnsserver.Config, origins []string, key string) metri
 	for _, h := range hosts {
 		servers = append(servers, conf.Transport+"://"+net.JoinHostPort(h, conf.Port))
 	}
+	names := make([]string, len(zones))
+	for i, z := range zones {
+		names[i] = z.name
+	}
 	return metricLabels{
 		server: strings.Join(servers, ","),
-		zones:  strings.Join(origins, ","),
+		zones:  strings.Join(names, ","),
 		key:    key,
 	}
 }
@@ -139,7 +143,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if s.WatchConnected {
 			connected = 1
 		}
-		ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(s.Entries), l...)
+		ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(s.Records), l...)
 		ch <- prometheus.MustNewConstMetric(descRevision, prometheus.GaugeValue, float64(s.Revision), l...)
 		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(s.Reloads), l...)
 		ch <- prometheus.MustNewConstMetric(descReloadTimestamp, prometheus.GaugeValue, float64(s.LastReloadUnixMs)/1000, l...)

@@ -9,7 +9,8 @@ use crate::runtime::{runtime, Supervised};
 use crate::snapshot;
 use crate::state::{unix_ms, State, Stats};
 use crate::status_writer::StatusTask;
-use crate::table::{Outcome, Table};
+use crate::table::{Answer, Table};
+use crate::zones::Zones;
 
 /// A running instance. Dropping it stops its etcd task and closes its connections.
 pub struct Engine {
@@ -51,9 +52,18 @@ impl Engine {
         })
     }
 
-    /// Answers one query into `out`; see [`Table::lookup`].
-    pub fn lookup(&self, qname: &[u8], qtype: u16, out: &mut [u8]) -> (Outcome, usize) {
+    /// Answers one query, its records into `out`; see [`Table::lookup`].
+    pub fn lookup(&self, qname: &[u8], qtype: u16, out: &mut [u8]) -> Answer {
         self.state.table().lookup(qname, qtype, out)
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.state.config
+    }
+
+    /// The zones answered for: [`Answer::zone`] is an index into these.
+    pub fn zones(&self) -> &Zones {
+        self.state.zones()
     }
 
     /// The table being served now.

@@ -15,13 +15,14 @@ pub(crate) type Callback = extern "C" fn(level: i32, msg: *const u8, msg_len: us
 
 static CALLBACK: OnceLock<Callback> = OnceLock::new();
 
-/// Installs `callback` for the life of the process. Only the first call takes effect.
-pub(crate) fn set_callback(callback: Callback) {
-    if CALLBACK.set(callback).is_ok() {
-        let subscriber = tracing_subscriber::registry().with(CallbackLayer);
-        // Fails only if the host program installed a subscriber of its own; keep that one.
-        let _ = tracing::subscriber::set_global_default(subscriber);
-    }
+/// Installs `callback` for the life of the process. Only the first call takes effect;
+/// false when an earlier one did, or the program has a `tracing` subscriber of its own.
+pub(crate) fn set_callback(callback: Callback) -> bool {
+    CALLBACK.set(callback).is_ok()
+        && tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(CallbackLayer),
+        )
+        .is_ok()
 }
 
 struct CallbackLayer;

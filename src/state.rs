@@ -16,7 +16,7 @@ use crate::table::{Table, TableBuilder, TableOptions};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     /// Records (name, address pairs) being served, inline ones included.
-    pub entries: u64,
+    pub records: u64,
     /// etcd revision of the data being served; 0 before the first read.
     pub revision: i64,
     /// Tables published from etcd or the snapshot.
@@ -92,6 +92,10 @@ impl State {
         self.changed.send_replace(());
     }
 
+    pub(crate) fn zones(&self) -> &crate::zones::Zones {
+        &self.options.zones
+    }
+
     /// The table being served now.
     pub(crate) fn table(&self) -> arc_swap::Guard<Arc<Table>> {
         self.table.load()
@@ -116,7 +120,7 @@ impl State {
     pub(crate) fn stats(&self) -> Stats {
         let table = self.table.load();
         Stats {
-            entries: table.records() as u64,
+            records: table.records() as u64,
             revision: table.revision(),
             reloads: self.reloads.load(Ordering::Relaxed),
             last_reload_unix_ms: self.last_reload_unix_ms.load(Ordering::Relaxed),

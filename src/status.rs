@@ -22,6 +22,7 @@ pub struct InstanceStatus {
     pub key: String,
     /// The revision served: the SOA serial and `Stats::revision`; 0 before the first load.
     pub revision: i64,
+    /// Records served (`Stats::records`).
     pub entries: u64,
     pub invalid_lines: u64,
     /// RFC 3339 UTC of the last table publish; the Unix epoch before the first one.
@@ -32,6 +33,12 @@ pub struct InstanceStatus {
     pub version: String,
     /// The etcd watch is up.
     pub etcd_connected: bool,
+}
+
+/// An instance's name in the fleet: its host name and the address its server block listens
+/// on, `<hostname>/<listen>`.
+pub fn instance_name(hostname: &str, listen: &str) -> String {
+    format!("{hostname}/{listen}")
 }
 
 /// `2026-11-28T03:00:00Z` for a Unix time in milliseconds (UTC, whole seconds).

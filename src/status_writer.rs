@@ -22,10 +22,11 @@ use tokio::time::{sleep, timeout, Instant, MissedTickBehavior};
 
 use crate::client::connect_options;
 use crate::etcd_error::{explain_needing, is_permission_denied};
+use crate::identity;
 use crate::retry::{jitter, QuietLog, Retry};
 use crate::runtime::Supervised;
 use crate::state::State;
-use crate::status::{rfc3339, InstanceStatus, LEASE_TTL_SECONDS};
+use crate::status::{instance_name, rfc3339, InstanceStatus, LEASE_TTL_SECONDS};
 
 /// Keepalive period, and of the check that the key is still there on our lease: three
 /// chances per TTL, so one lost keepalive does not drop the key.
@@ -47,7 +48,9 @@ impl StatusTask {
     /// served.
     pub(crate) fn spawn(state: &Arc<State>, started_unix_ms: i64) -> Option<StatusTask> {
         let prefix = state.config.status_prefix()?;
-        let key = format!("{prefix}{}", state.config.instance);
+        let hostname = identity::hostname();
+        let instance = instance_name(&hostname, &state.config.listen);
+        let key = format!("{prefix}{instance}");
         let access =
             format!("write access to the status prefix {prefix}, or remove the status_key option");
         let started = rfc3339(started_unix_ms);
@@ -62,6 +65,8 @@ impl StatusTask {
                     state: state.clone(),
                     access: access.clone(),
                     key: key.clone(),
+                    hostname: hostname.clone(),
+                    instance: instance.clone(),
                     started: started.clone(),
                     retry: Retry::new(&state.config.endpoints),
                     client: None,
@@ -155,6 +160,9 @@ struct Writer {
     /// What the etcd user needs for this writer, for the hint on a permission error.
     access: String,
     key: String,
+    hostname: String,
+    /// `<hostname>/<listen>`: the key is the status prefix followed by this.
+    instance: String,
     started: String,
     retry: Retry,
     client: Option<Client>,
@@ -259,18 +267,14 @@ impl Writer {
     fn status(&self) -> InstanceStatus {
         let config = &self.state.config;
         let stats = self.state.stats();
-        let (hostname, listen) = config
-            .instance
-            .split_once('/')
-            .unwrap_or((&config.instance, ""));
         InstanceStatus {
-            instance: config.instance.clone(),
-            hostname: hostname.to_string(),
-            listen: listen.to_string(),
+            instance: self.instance.clone(),
+            hostname: self.hostname.clone(),
+            listen: config.listen.clone(),
             pid: std::process::id(),
             key: config.key.clone(),
             revision: stats.revision,
-            entries: stats.entries,
+            entries: stats.records,
             invalid_lines: stats.invalid_lines,
             last_reload: rfc3339(stats.last_reload_unix_ms),
             last_reload_unix_ms: stats.last_reload_unix_ms,

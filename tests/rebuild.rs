@@ -77,7 +77,7 @@ fn a_million_line_rebuild_does_not_stall_other_instances() {
         latencies.push(put_done.elapsed());
     }
     let rebuild = rebuild_started.elapsed();
-    assert_eq!(big.stats().entries, LINES as u64);
+    assert_eq!(big.stats().records, LINES as u64);
     let worst = latencies.iter().max().copied().unwrap_or_default();
     println!(
         "{LINES}-line rebuild served after {rebuild:?}; {} probe updates meanwhile, worst {worst:?}",
