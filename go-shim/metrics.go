@@ -25,13 +25,13 @@ func desc(name, help string) *prometheus.Desc {
 }
 
 var (
-	descEntries         = desc("entries", "Number of names served (etcd and inline records).")
-	descRevision        = desc("revision", "The etcd revision of the hosts data being served.")
-	descReloads         = desc("reloads_total", "Number of times the lookup table was rebuilt.")
-	descReloadTimestamp = desc("reload_timestamp_seconds", "The timestamp of the last table rebuild.")
-	descInvalidLines    = desc("invalid_lines", "Number of lines skipped as invalid in the hosts data being served.")
-	descEtcdErrors      = desc("etcd_errors_total", "Number of failed etcd requests and broken watches.")
-	descWatchConnected  = desc("watch_connected", "1 when the etcd watch is established, 0 otherwise.")
+	descEntries         = desc("entries", "Records served: (name, address) pairs from etcd, the snapshot file and inline lines.")
+	descRevision        = desc("revision", "The etcd revision of the hosts data served (the SOA serial); 0 before the first read.")
+	descReloads         = desc("reloads_total", "Tables published, from etcd or the snapshot file.")
+	descReloadTimestamp = desc("reload_timestamp_seconds", "Unix time of the last table published; 0 before the first.")
+	descInvalidLines    = desc("invalid_lines", "Lines skipped as invalid in the hosts data served.")
+	descEtcdErrors      = desc("etcd_errors_total", "etcd sessions that failed (connect, read or watch), each followed by a retry.")
+	descWatchConnected  = desc("watch_connected", "1 while the etcd watch is established, else 0.")
 )
 
 // metricLabels are the label values of one instance.

@@ -47,7 +47,7 @@ pub fn parse(
     let mut names: Vec<u8> = Vec::with_capacity(256);
     let mut ends: Vec<usize> = Vec::with_capacity(8);
     for (index, raw_line) in text.split(|&b| b == b'\n').enumerate() {
-        let line = match memchr_hash(raw_line) {
+        let line = match comment_start(raw_line) {
             Some(i) => &raw_line[..i],
             None => raw_line,
         };
@@ -122,7 +122,8 @@ pub fn validate(text: &[u8]) -> Result<usize, Vec<Diagnostic>> {
     }
 }
 
-fn memchr_hash(line: &[u8]) -> Option<usize> {
+/// Where a `#` comment starts in `line`, if it has one.
+fn comment_start(line: &[u8]) -> Option<usize> {
     line.iter().position(|&b| b == b'#')
 }
 
