@@ -1,17 +1,18 @@
 //! etcdhosts: serve a hosts file kept in etcd from CoreDNS.
 //!
 //! The crate does all the work behind a small C ABI ([`ffi`], `include/etcdhosts.h`) that
-//! the Go plugin in `go-shim/` calls. Each module uses only modules listed before it:
+//! the Go plugin in `go-shim/` calls, and owns every rule: the options, zones, names, the
+//! answers, the instance's identity, etcd. Each module uses only modules listed before it:
 //!
-//! - on their own: [`identity`] (the host name), [`zones`] (the zones an instance answers
-//!   for), [`status`] (the fleet status record), `snapshot` (the snapshot file), `runtime`
-//!   (the shared runtime), `retry` (endpoint rotation and backoff), `log` (log lines to the
-//!   host);
+//! - [`identity`] (the host name), [`zones`] (the zones answered for and their SOA),
+//!   [`status`] (the fleet status record), `snapshot` (the snapshot file), `retry` (endpoint
+//!   rotation and backoff), `runtime` (the shared runtime, supervision), `log` (log lines to
+//!   the host);
 //! - [`hosts`]: hosts text -> records; [`table`]: the immutable lookup table;
-//! - [`config`]: one instance's settings, their defaults and checks;
+//! - [`config`]: a Corefile block -> one instance's settings, their defaults and checks;
 //! - [`client`]: how etcd connections are made; [`tls_probe`]: why etcd hung up on a TLS
-//!   connection; [`etcd_error`]: etcd errors explained; `state`: what an instance serves
-//!   and reports;
+//!   connection; [`etcd_error`]: etcd errors explained; `state`: what an instance serves and
+//!   reports;
 //! - [`etcd`]: the watch that keeps the table in step with etcd; `status_writer`: the
 //!   status key; [`engine`]: one instance's lifecycle; [`ffi`]: the C ABI.
 

@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::table::{Table, TableBuilder, TableOptions};
+use crate::zones::Zones;
 
 /// Counters for metrics and readiness. Mirrors `etcdhosts_stats` in the C ABI.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -92,7 +93,7 @@ impl State {
         self.changed.send_replace(());
     }
 
-    pub(crate) fn zones(&self) -> &crate::zones::Zones {
+    pub(crate) fn zones(&self) -> &Zones {
         &self.options.zones
     }
 

@@ -1,7 +1,8 @@
 //! A big table build runs off the runtime's one worker thread: while one instance rebuilds
 //! a 1M-line hosts file, another instance of the same process (sharing that worker) keeps
-//! applying its own updates within milliseconds. With the build on the worker, each of its
-//! updates waited for the whole build (450-650 ms in a release build, seconds in a debug one).
+//! applying its own updates within milliseconds. Were the build on the worker, each of those
+//! updates would wait for the whole build (450-650 ms in a release build, seconds in a debug
+//! one).
 //!
 //! `cargo test --release --test rebuild -- --nocapture` prints the figures.
 
@@ -15,6 +16,8 @@ use etcdhosts::{Config, Engine};
 const LINES: usize = 1_000_000;
 /// Far above an update's own latency (milliseconds), far below a 1M-line build.
 const STALL_LIMIT: Duration = Duration::from_millis(250);
+/// Far below the probes that fit in a rebuild (over 100 in a release build).
+const MIN_PROBES: usize = 10;
 
 fn config(etcd: &Etcd, key: &str) -> Config {
     Config {
@@ -83,9 +86,10 @@ fn a_million_line_rebuild_does_not_stall_other_instances() {
         "{LINES}-line rebuild served after {rebuild:?}; {} probe updates meanwhile, worst {worst:?}",
         latencies.len()
     );
+    // Each probe takes a few milliseconds: a stalled worker lets one or two through.
     assert!(
-        latencies.len() >= 3,
-        "too few probes ({}) to cover the rebuild",
+        latencies.len() >= MIN_PROBES,
+        "only {} probe updates got through during the rebuild",
         latencies.len()
     );
     assert!(
