@@ -18,11 +18,12 @@ use std::process::Command;
 use std::time::Instant;
 
 use etcdhosts::ffi::{
-    etcdhosts_free, etcdhosts_get_stats, etcdhosts_lookup, etcdhosts_new, etcdhosts_stats,
-    etcdhosts_status,
+    etcdhosts_answer, etcdhosts_free, etcdhosts_get_stats, etcdhosts_lookup, etcdhosts_new,
+    etcdhosts_result, etcdhosts_stats, etcdhosts_status,
 };
-use etcdhosts::hosts::{self, Zones};
+use etcdhosts::hosts;
 use etcdhosts::table::{Outcome, Table, TableOptions, TYPE_A, TYPE_AAAA, TYPE_PTR};
+use etcdhosts::Zones;
 
 const ZONE: &str = "example.com.";
 /// Distinct qnames per lookup run, in random order: far more than fit in L2, so every
@@ -125,7 +126,8 @@ fn generate(lines: usize) -> Vec<u8> {
 fn options() -> TableOptions {
     TableOptions {
         zones: Zones::new(&[ZONE]),
-        ..TableOptions::default()
+        ttl: 3600,
+        no_reverse: false,
     }
 }
 
@@ -314,24 +316,39 @@ fn bench_lookups() {
         runs()
     );
     let text = generate(LINES);
-    let json = serde_json::json!({
-        "endpoints": ["http://127.0.0.1:1"],
-        "timeout_ms": 100,
-        "zones": [ZONE],
-        "inline": std::str::from_utf8(&text).unwrap(),
-    })
-    .to_string();
+    // The generated lines inline in a Corefile block, as CoreDNS tokenizes them.
+    let mut lines = vec![
+        vec!["endpoint", "http://127.0.0.1:1"],
+        vec!["timeout", "100ms"],
+    ];
+    for line in std::str::from_utf8(&text).unwrap().lines() {
+        let tokens: Vec<&str> = line.split('#').next().unwrap().split_whitespace().collect();
+        if !tokens.is_empty() {
+            lines.push(tokens);
+        }
+    }
+    let json = serde_json::json!({ "zones": [ZONE], "lines": lines }).to_string();
+    drop(lines);
     let mut err = [0u8; 256];
+    let mut handle = std::ptr::null_mut();
     let started = Instant::now();
-    // SAFETY: json and err are live buffers of the lengths passed.
-    let handle = unsafe { etcdhosts_new(json.as_ptr(), json.len(), err.as_mut_ptr(), err.len()) };
+    // SAFETY: json and err are live buffers of the lengths passed; handle is writable.
+    let result = unsafe {
+        etcdhosts_new(
+            json.as_ptr(),
+            json.len(),
+            &mut handle,
+            err.as_mut_ptr(),
+            err.len(),
+        )
+    };
     assert!(
-        !handle.is_null(),
+        result == etcdhosts_result::ETCDHOSTS_RESULT_OK,
         "etcdhosts_new: {}",
         String::from_utf8_lossy(&err[..err.iter().position(|&b| b == 0).unwrap_or(0)])
     );
     println!(
-        "etcdhosts_new with the {:.1} MB inline config: {:.0} ms (JSON decode, build, then up to timeout_ms waiting for the unreachable etcd)",
+        "etcdhosts_new with the {:.1} MB inline config: {:.0} ms (JSON decode, build, then up to the 100 ms timeout waiting for the unreachable etcd)",
         json.len() as f64 / 1e6,
         started.elapsed().as_secs_f64() * 1e3
     );
@@ -342,21 +359,21 @@ fn bench_lookups() {
     // SAFETY: handle is live, stats is writable.
     unsafe { etcdhosts_get_stats(handle, &mut stats) };
     assert_eq!(
-        stats.entries as usize,
+        stats.records as usize,
         table.records(),
         "the handle serves the inline records"
     );
     let sets = query_sets(LINES);
 
     let mut out = [0u8; 512];
-    let mut written = 0usize;
+    let mut answer = etcdhosts_answer::default();
     println!(
         "{:<34} {:>22} {:>22}",
         "query", "etcdhosts_lookup (C ABI)", "Table::lookup"
     );
     for qs in &sets {
         let (ffi, ffi_min, _) = time_lookups(qs, |q, qtype| {
-            // SAFETY: handle is live; q, out and written are live buffers of these lengths.
+            // SAFETY: handle is live; q, out and answer are live buffers of these lengths.
             let status = unsafe {
                 etcdhosts_lookup(
                     handle,
@@ -365,13 +382,13 @@ fn bench_lookups() {
                     qtype,
                     out.as_mut_ptr(),
                     out.len(),
-                    &mut written,
+                    &mut answer,
                 )
             };
             status == qs.expect.0
         });
         let (direct, direct_min, _) = time_lookups(qs, |q, qtype| {
-            table.lookup(q, qtype, &mut out).0 == qs.expect.1
+            table.lookup(q, qtype, &mut out).outcome == qs.expect.1
         });
         let target = match qs.qtype {
             TYPE_A => format!(
@@ -409,13 +426,13 @@ fn bench_lookups() {
                     qtype,
                     out.as_mut_ptr(),
                     out.len(),
-                    &mut written,
+                    &mut answer,
                 )
             };
             status == hot.expect.0
         });
         let (direct, _, _) = time_lookups(&hot, |q, qtype| {
-            table.lookup(q, qtype, &mut out).0 == hot.expect.1
+            table.lookup(q, qtype, &mut out).outcome == hot.expect.1
         });
         println!(
             "{label:<34} {ffi:>9.1} ns {:>12} {direct:>9.1} ns  (reference, not a target)",
@@ -426,7 +443,7 @@ fn bench_lookups() {
         "one dependent random load from a 256 MB array (DRAM latency + TLB miss): {:.1} ns",
         dram_latency_ns()
     );
-    black_box((&out, written));
+    black_box((&out, answer));
     // SAFETY: handle came from etcdhosts_new and is freed once.
     unsafe { etcdhosts_free(handle) };
 }

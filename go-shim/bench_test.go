@@ -16,7 +16,6 @@ package etcdhosts
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -70,19 +69,12 @@ func (w *packWriter) WriteMsg(m *dns.Msg) error {
 
 func benchEtcdHosts(b *testing.B, records string) plugin.Handler {
 	b.Helper()
-	c := caddy.NewTestController("dns", "etcdhosts example.com {\n}")
-	e, err := parse(c)
+	// Nothing listens at the endpoint: inline records only.
+	e, err := parse(caddy.NewTestController("dns", offline("etcdhosts example.com {\n"+records+"}")))
 	if err != nil {
 		b.Fatal(err)
 	}
-	e.cfg.Inline = records
-	e.cfg.Endpoints = []string{"http://127.0.0.1:1"} // nothing listens: inline records only
-	e.cfg.TimeoutMs = 100
-	cfg, err := json.Marshal(e.cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := e.h.open(cfg); err != nil {
+	if err := e.h.open(e.block); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(e.h.close)

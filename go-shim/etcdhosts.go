@@ -1,27 +1,19 @@
 // Package etcdhosts is the CoreDNS side of etcdhosts: it serves a hosts file
-// kept in etcd. The work (parsing, the lookup table, the etcd watch) is done by
-// the Rust library behind include/etcdhosts.h; this package only adapts CoreDNS
-// to it: one cgo call per query, then the reply is built here.
+// kept in etcd. The work (the config, the lookup table, zones, the SOA, the etcd
+// watch) is done by the Rust library behind include/etcdhosts.h; this package
+// only adapts CoreDNS to it: one cgo call per query, then the reply is built
+// here from what Rust returned.
 package etcdhosts
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
-	"strings"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 
 	"github.com/miekg/dns"
-)
-
-// Constants of the synthesized SOA (the TTL, minimum and serial come from Rust).
-const (
-	soaRefresh = 7200
-	soaRetry   = 1800
-	soaExpire  = 86400
 )
 
 // stackBufLen is the size of the lookup buffer tried first; larger answers are
@@ -33,28 +25,10 @@ type EtcdHosts struct {
 	Next plugin.Handler
 	Fall fall.F
 
-	// Origins are the zones this block answers for (normalized, fully qualified).
-	Origins []string
-	zones   plugin.Zones
-	// zonesEscaped: some zone has a backslash escape (see matchZone).
-	zonesEscaped bool
-	// soa holds the precomputed SOA names per zone: no allocation per negative answer.
-	soa map[string]soaNames
-
-	cfg    config
+	// block is the Corefile block as Rust reads it, checked; OnStartup starts it.
+	block  []byte
 	h      *handle
 	labels metricLabels
-}
-
-type soaNames struct {
-	mname, rname string
-}
-
-func newSOANames(zone string) soaNames {
-	if zone == "." {
-		return soaNames{mname: "ns.dns.", rname: "hostmaster."}
-	}
-	return soaNames{mname: "ns.dns." + zone, rname: "hostmaster." + zone}
 }
 
 // Name implements plugin.Handler.
@@ -72,23 +46,15 @@ func (e *EtcdHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	if len(r.Question) == 0 {
 		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 	}
-	qname := lowerName(r.Question[0].Name)
-	qtype := r.Question[0].Qtype
-
-	zone := e.matchZone(qname)
-	if zone == "" && qtype != dns.TypePTR {
-		// PTR queries are answered for any address in the table (Rust decides);
-		// everything else outside our zones goes on regardless of fallthrough.
-		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
-	}
+	q := r.Question[0]
 
 	var stack [stackBufLen]byte
 	buf := stack[:]
-	st, n, ok := e.h.lookup(qname, qtype, buf)
+	st, a, ok := e.h.lookup(q.Name, q.Qtype, buf)
 	// The table may grow between two calls: retry a few times with what Rust asks for.
 	for i := 0; ok && st == statusBufferTooSmall && i < 3; i++ {
-		buf = make([]byte, n+n/4+64)
-		st, n, ok = e.h.lookup(qname, qtype, buf)
+		buf = make([]byte, a.len+a.len/4+64)
+		st, a, ok = e.h.lookup(q.Name, q.Qtype, buf)
 	}
 	if !ok {
 		// Only between OnShutdown and the end of a reload's graceful stop.
@@ -96,73 +62,42 @@ func (e *EtcdHosts) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.M
 	}
 
 	switch st {
-	case statusAnswer, statusNoData, statusNXDomain, statusEmptyNonTerminal:
-		if n < outHeaderLen || n > len(buf) {
-			return e.fail(qname, qtype, fmt.Errorf("lookup returned %s with %d bytes", st, n))
-		}
 	case statusNotMine:
 		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
-	case statusBufferTooSmall:
-		return e.fail(qname, qtype, fmt.Errorf("answer still does not fit after retries (%d bytes needed)", n))
-	default:
-		return e.fail(qname, qtype, fmt.Errorf("lookup returned %s", st))
-	}
-
-	ttl := binary.LittleEndian.Uint32(buf[0:4])
-	serial := binary.LittleEndian.Uint32(buf[4:8])
-	data := buf[outHeaderLen:n]
-
-	// An empty non-terminal (names exist below it) is unknown to a hosts file, so
-	// fallthrough takes it like an unknown name; without fallthrough it is NODATA.
-	if (st == statusNXDomain || st == statusEmptyNonTerminal) && e.Fall.Through(qname) {
-		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
-	}
-	if st != statusAnswer && zone == "" {
-		// A negative answer for a name outside our zones (only possible for PTR,
-		// which Rust reports as NOT_MINE anyway): we have no SOA to give, pass it on.
-		return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
-	}
-
-	// The owner name keeps the question's case (0x20-friendly); it is equal to qname.
-	owner := r.Question[0].Name
-	var m *dns.Msg
-	switch st {
-	case statusAnswer:
-		var err error
-		if m, err = buildReply(r, owner, qtype, ttl, data); err != nil {
-			return e.fail(qname, qtype, err)
+	case statusNXDomain, statusEmptyNonTerminal:
+		// An empty non-terminal (names exist below it) is unknown to a hosts file, so
+		// fallthrough takes it like an unknown name; without fallthrough it is NODATA.
+		if e.Fall.Through(q.Name) {
+			return plugin.NextOrFailure(e.Name(), e.Next, ctx, w, r)
 		}
-	case statusNXDomain:
-		m = e.negativeReply(r, zone, ttl, serial)
-		m.Rcode = dns.RcodeNameError
-	case statusNoData, statusEmptyNonTerminal:
-		m = e.negativeReply(r, zone, ttl, serial)
+	case statusAnswer, statusNoData:
+	case statusBufferTooSmall:
+		return e.fail(q, fmt.Errorf("answer still does not fit after retries (%d bytes needed)", a.len))
+	default:
+		return e.fail(q, fmt.Errorf("lookup returned %s", st))
 	}
 
+	var m *dns.Msg
+	if st == statusAnswer {
+		if a.len > len(buf) {
+			return e.fail(q, fmt.Errorf("lookup returned %d bytes in a buffer of %d", a.len, len(buf)))
+		}
+		// The owner name keeps the question's case (0x20-friendly).
+		var err error
+		if m, err = buildReply(r, q.Name, q.Qtype, a.ttl, buf[:a.len]); err != nil {
+			return e.fail(q, err)
+		}
+	} else {
+		if a.zone == nil {
+			return e.fail(q, fmt.Errorf("lookup returned %s without a zone", st))
+		}
+		m = negativeReply(r, a)
+		if st == statusNXDomain {
+			m.Rcode = dns.RcodeNameError
+		}
+	}
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
-}
-
-// lowerName is request.Request.Name (strings.ToLower(dns.Name(name).String()))
-// without its cost for the names every query has: letters, digits, '-', '_' and
-// '.' need no escaping, so only the case is changed (and nothing is allocated
-// when the name is lowercase already). Any other byte takes CoreDNS's way.
-func lowerName(name string) string {
-	upper := false
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '-', c == '.', c == '_':
-		case c >= 'A' && c <= 'Z':
-			upper = true
-		default:
-			return strings.ToLower(dns.Name(name).String())
-		}
-	}
-	if upper {
-		return strings.ToLower(name)
-	}
-	return name
 }
 
 // The replies are built in one allocation each (two for PTR) rather than one per
@@ -218,29 +153,24 @@ type replySOA struct {
 	soa dns.SOA
 }
 
-// negativeReply is NODATA (the caller sets NXDOMAIN) with the zone's SOA in authority.
-func (e *EtcdHosts) negativeReply(r *dns.Msg, zone string, ttl, serial uint32) *dns.Msg {
+// negativeReply is NODATA (the caller sets NXDOMAIN) with the zone's SOA in
+// authority, every field of it as Rust returned it.
+func negativeReply(r *dns.Msg, a answer) *dns.Msg {
 	x := new(replySOA)
 	m := x.init(r)
-	e.fillSOA(&x.soa, zone, ttl, serial)
+	x.soa = dns.SOA{
+		Hdr:     dns.RR_Header{Name: a.zone.name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: a.ttl},
+		Ns:      a.zone.mname,
+		Mbox:    a.zone.rname,
+		Serial:  a.soa.serial,
+		Refresh: a.soa.refresh,
+		Retry:   a.soa.retry,
+		Expire:  a.soa.expire,
+		Minttl:  a.soa.minimum,
+	}
 	x.rr[0] = &x.soa
 	m.Ns = x.rr[:]
 	return m
-}
-
-func (e *EtcdHosts) fillSOA(soa *dns.SOA, zone string, ttl, serial uint32) {
-	names, ok := e.soa[zone]
-	if !ok {
-		names = newSOANames(zone)
-	}
-	soa.Hdr = dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: ttl}
-	soa.Ns = names.mname
-	soa.Mbox = names.rname
-	soa.Serial = serial
-	soa.Refresh = soaRefresh
-	soa.Retry = soaRetry
-	soa.Expire = soaExpire
-	soa.Minttl = ttl
 }
 
 // buildReply is the positive reply to r: one allocation for a single A or AAAA
@@ -282,38 +212,9 @@ func buildReply(r *dns.Msg, owner string, qtype uint16, ttl uint32, data []byte)
 	return m, nil
 }
 
-// matchZone returns the longest of our zones that contains qname, or "": it is
-// plugin.Zones.Matches without that function's two allocations per call
-// (dns.Split). qname (from lowerName) and the zones are lowercase and fully
-// qualified; a name or zone with a backslash escape takes plugin.Zones.Matches.
-func (e *EtcdHosts) matchZone(qname string) string {
-	if e.zonesEscaped || strings.IndexByte(qname, '\\') >= 0 {
-		return e.zones.Matches(qname)
-	}
-	zone := ""
-	for _, z := range e.zones {
-		if len(z) > len(zone) && inZone(qname, z) {
-			zone = z
-		}
-	}
-	return zone
-}
-
-// inZone reports whether qname is zone or below it (label-aligned suffix).
-func inZone(qname, zone string) bool {
-	if zone == "." {
-		return true
-	}
-	if !strings.HasSuffix(qname, zone) {
-		return false
-	}
-	n := len(qname) - len(zone)
-	return n == 0 || qname[n-1] == '.'
-}
-
 // fail logs an unexpected lookup result and makes the server answer SERVFAIL.
-func (e *EtcdHosts) fail(qname string, qtype uint16, err error) (int, error) {
-	err = fmt.Errorf("%s %s: %w", qname, dns.Type(qtype), err)
+func (e *EtcdHosts) fail(q dns.Question, err error) (int, error) {
+	err = fmt.Errorf("%s %s: %w", q.Name, dns.Type(q.Qtype), err)
 	log.Error(err)
 	return dns.RcodeServerFailure, plugin.Error(pluginName, err)
 }

@@ -2,7 +2,6 @@ package etcdhosts
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -17,25 +16,23 @@ import (
 // newOffline parses a Corefile block and opens its Rust handle against an etcd
 // endpoint where nothing listens: etcdhosts_new must still succeed (it retries in
 // the background) and the inline records are served.
-func newOffline(t *testing.T, block string) *EtcdHosts {
+func newOffline(t *testing.T, corefile string) *EtcdHosts {
 	t.Helper()
-	c := caddy.NewTestController("dns", block)
-	e, err := parse(c)
+	e, err := parse(caddy.NewTestController("dns", offline(corefile)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.cfg.Endpoints = []string{"http://127.0.0.1:1"}
-	e.cfg.TimeoutMs = 100
-	cfg, err := json.Marshal(e.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.h.open(cfg); err != nil {
+	if err := e.h.open(e.block); err != nil {
 		t.Fatalf("etcdhosts_new with etcd down: %v", err)
 	}
 	t.Cleanup(e.h.close)
 	e.Next = test.NextHandler(dns.RcodeRefused, nil) // "the next plugin"
 	return e
+}
+
+// offline points an etcdhosts block at an etcd that is not there.
+func offline(corefile string) string {
+	return strings.Replace(corefile, "{", "{\n\tendpoint http://127.0.0.1:1\n\ttimeout 100ms", 1)
 }
 
 const offlineBlock = `etcdhosts example.org {
@@ -115,9 +112,9 @@ func TestServeDNSOffline(t *testing.T) {
 					t.Fatalf("authority %v", m.Ns)
 				}
 				soa := m.Ns[0].(*dns.SOA)
-				if soa.Hdr.Name != "example.org." || soa.Ns != "ns.dns.example.org." || soa.Mbox != "hostmaster.example.org." ||
-					soa.Hdr.Ttl != 30 || soa.Minttl != 30 {
-					t.Fatalf("SOA %v", soa)
+				want := "example.org.\t30\tIN\tSOA\tns.dns.example.org. hostmaster.example.org. 0 7200 1800 86400 30"
+				if soa.String() != want {
+					t.Fatalf("SOA %v, want %s", soa, want)
 				}
 			} else if len(m.Ns) != 0 {
 				t.Fatalf("unexpected authority %v", m.Ns)
@@ -139,29 +136,13 @@ func TestServeDNSClosed(t *testing.T) {
 	}
 }
 
-// matchZone agrees with plugin.Zones.Matches.
-func TestMatchZone(t *testing.T) {
-	zoneSets := [][]string{
-		{"example.org."},
-		{"."},
-		{"example.org.", "sub.example.org.", "10.in-addr.arpa."},
-		{"org.", "example.org."},
-		{"a\\.b.example.org."},
-		{},
-	}
-	names := []string{".", "org.", "example.org.", "a.example.org.", "xexample.org.", "sub.example.org.",
-		"a.sub.example.org.", "asub.example.org.", "example.org.example.net.", "1.0.0.10.in-addr.arpa.",
-		"a\\.b.example.org.", "x.a\\.b.example.org.", "a\\.example.org.", "ample.org.", "g."}
-	for _, zs := range zoneSets {
-		c := caddy.NewTestController("dns", "etcdhosts "+strings.Join(zs, " "))
-		e, err := parse(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, n := range names {
-			if got, want := e.matchZone(n), e.zones.Matches(n); got != want {
-				t.Errorf("zones %v name %q: matchZone %q, Matches %q", e.zones, n, got, want)
-			}
+// The SOA of a negative answer is the one of the zone Rust matched: the longest.
+func TestNegativeAnswerNamesItsZone(t *testing.T) {
+	e := newOffline(t, "etcdhosts example.org sub.example.org {\n10.0.0.1 a.sub.example.org\n}")
+	for name, zone := range map[string]string{"nope.example.org.": "example.org.", "NOPE.Sub.example.org.": "sub.example.org."} {
+		m, _ := serve(t, e, name, dns.TypeA)
+		if m == nil || m.Rcode != dns.RcodeNameError || len(m.Ns) != 1 || m.Ns[0].Header().Name != zone {
+			t.Errorf("%s: %v, want NXDOMAIN with the SOA of %s", name, m, zone)
 		}
 	}
 }
@@ -184,15 +165,11 @@ func TestBuildAnswersMalformed(t *testing.T) {
 }
 
 func BenchmarkServeDNS(b *testing.B) {
-	c := caddy.NewTestController("dns", offlineBlock)
-	e, err := parse(c)
+	e, err := parse(caddy.NewTestController("dns", offline(offlineBlock)))
 	if err != nil {
 		b.Fatal(err)
 	}
-	e.cfg.Endpoints = []string{"http://127.0.0.1:1"}
-	e.cfg.TimeoutMs = 100
-	cfg, _ := json.Marshal(e.cfg)
-	if err := e.h.open(cfg); err != nil {
+	if err := e.h.open(e.block); err != nil {
 		b.Fatal(err)
 	}
 	defer e.h.close()

@@ -49,10 +49,6 @@ const (
 	statusEmptyNonTerminal status = C.ETCDHOSTS_EMPTY_NON_TERMINAL
 )
 
-// outHeaderLen is the fixed header (u32 LE TTL, u32 LE SOA serial) at the start
-// of every ANSWER, NODATA and NXDOMAIN buffer.
-const outHeaderLen = C.ETCDHOSTS_OUT_HEADER_LEN
-
 func (s status) String() string {
 	switch s {
 	case statusAnswer:
@@ -75,9 +71,50 @@ func (s status) String() string {
 	return "UNKNOWN"
 }
 
+// result is what any other call did (enum etcdhosts_result).
+type result uint32
+
+const (
+	resultOK            result = C.ETCDHOSTS_RESULT_OK
+	resultInvalidConfig result = C.ETCDHOSTS_RESULT_INVALID_CONFIG
+	resultNullParameter result = C.ETCDHOSTS_RESULT_NULL_PARAMETER
+	resultAlreadySet    result = C.ETCDHOSTS_RESULT_ALREADY_SET
+	resultPanic         result = C.ETCDHOSTS_RESULT_PANIC
+)
+
+func (r result) String() string {
+	switch r {
+	case resultOK:
+		return "OK"
+	case resultInvalidConfig:
+		return "INVALID_CONFIG"
+	case resultNullParameter:
+		return "NULL_PARAMETER"
+	case resultAlreadySet:
+		return "ALREADY_SET"
+	case resultPanic:
+		return "PANIC"
+	}
+	return "UNKNOWN"
+}
+
+// zone is struct etcdhosts_zone: a zone and the names of its SOA.
+type zone struct {
+	name, mname, rname string
+}
+
+// answer is struct etcdhosts_answer, with its zone resolved.
+type answer struct {
+	ttl uint32
+	len int
+	// zone is nil outside every zone (a PTR answered for any address).
+	zone *zone
+	soa  struct{ serial, refresh, retry, expire, minimum uint32 }
+}
+
 // stats mirrors struct etcdhosts_stats.
 type stats struct {
-	Entries          uint64
+	Records          uint64
 	Revision         int64
 	Reloads          uint64
 	LastReloadUnixMs int64
@@ -97,19 +134,33 @@ var errClosed = errors.New("etcdhosts handle is not open")
 type handle struct {
 	mu  sync.RWMutex
 	ptr *C.etcdhosts_handle
+	// What the handle was configured with (etcdhosts_get_info), copied at open.
+	key   string
+	zones []zone
 }
 
 var loggerOnce sync.Once
 
-// open creates the Rust handle from a JSON config. Rust's error message (bad
-// config) is returned as the error.
-func (h *handle) open(config []byte) error {
-	loggerOnce.Do(func() {
-		C.etcdhosts_set_logger(C.etcdhosts_log_callback(C.etcdhostsGoLog))
-	})
+// checkBlock has Rust check a Corefile block (JSON). On an error, line is the
+// 1-based index of the block's line at fault, 0 when no one line is.
+func checkBlock(block []byte) (line int, err error) {
+	var errBuf [1024]C.uint8_t
+	var errLine C.size_t
+	r := result(C.etcdhosts_config_check(bytesPtr(block), C.size_t(len(block)),
+		&errBuf[0], C.size_t(len(errBuf)), &errLine))
+	if r == resultOK {
+		return 0, nil
+	}
+	return int(errLine), resultError(r, errBuf[:])
+}
 
-	cfg := C.CBytes(config)
-	defer C.free(cfg)
+// open creates the Rust handle from a Corefile block (JSON).
+func (h *handle) open(block []byte) error {
+	loggerOnce.Do(func() {
+		if r := result(C.etcdhosts_set_logger(C.etcdhosts_log_callback(C.etcdhostsGoLog))); r != resultOK {
+			log.Warningf("etcdhosts_set_logger returned %s: Rust's log lines go elsewhere", r)
+		}
+	})
 	var errBuf [1024]C.uint8_t
 
 	h.mu.Lock()
@@ -117,13 +168,20 @@ func (h *handle) open(config []byte) error {
 	if h.ptr != nil {
 		return errors.New("etcdhosts handle already open")
 	}
-	p := C.etcdhosts_new((*C.uint8_t)(cfg), C.size_t(len(config)), &errBuf[0], C.size_t(len(errBuf)))
-	if p == nil {
-		msg := C.GoString((*C.char)(unsafe.Pointer(&errBuf[0])))
-		if msg == "" {
-			msg = "etcdhosts_new failed"
-		}
-		return errors.New(msg)
+	var p *C.etcdhosts_handle
+	r := result(C.etcdhosts_new(bytesPtr(block), C.size_t(len(block)), &p, &errBuf[0], C.size_t(len(errBuf))))
+	if r != resultOK {
+		return resultError(r, errBuf[:])
+	}
+	var info C.struct_etcdhosts_info
+	if r := result(C.etcdhosts_get_info(p, &info)); r != resultOK {
+		C.etcdhosts_free(p)
+		return errors.New("etcdhosts_get_info returned " + r.String())
+	}
+	h.key = goString(info.key)
+	h.zones = make([]zone, int(info.zones_len))
+	for i, z := range unsafe.Slice(info.zones, int(info.zones_len)) {
+		h.zones[i] = zone{name: goString(z.name), mname: goString(z.mname), rname: goString(z.rname)}
 	}
 	h.ptr = p
 	return nil
@@ -143,23 +201,29 @@ func (h *handle) close() {
 	}
 }
 
-// lookup is the one cgo call per query. out is written by Rust; n is the
-// number of bytes written, or the number needed for statusBufferTooSmall.
-// ok is false when the handle is not open.
-func (h *handle) lookup(qname string, qtype uint16, out []byte) (st status, n int, ok bool) {
-	var written C.size_t
+// lookup is the one cgo call per query. out receives the records; a.len is the
+// number of bytes written, or the number needed for statusBufferTooSmall. ok is
+// false when the handle is not open.
+func (h *handle) lookup(qname string, qtype uint16, out []byte) (st status, a answer, ok bool) {
+	var ans C.struct_etcdhosts_answer
 	h.mu.RLock()
 	if h.ptr == nil {
 		h.mu.RUnlock()
-		return statusInvalidArgument, 0, false
+		return statusInvalidArgument, a, false
 	}
 	st = status(C.etcdhosts_lookup(h.ptr,
 		(*C.uint8_t)(unsafe.Pointer(unsafe.StringData(qname))), C.size_t(len(qname)),
 		C.uint16_t(qtype),
-		(*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(out))), C.size_t(len(out)),
-		&written))
+		bytesPtr(out), C.size_t(len(out)),
+		&ans))
+	if i := int(ans.zone); ans.zone != C.ETCDHOSTS_NO_ZONE && i < len(h.zones) {
+		a.zone = &h.zones[i]
+	}
 	h.mu.RUnlock()
-	return st, int(written), true
+	a.ttl, a.len = uint32(ans.ttl), int(ans.len)
+	a.soa.serial, a.soa.refresh, a.soa.retry = uint32(ans.soa.serial), uint32(ans.soa.refresh), uint32(ans.soa.retry)
+	a.soa.expire, a.soa.minimum = uint32(ans.soa.expire), uint32(ans.soa.minimum)
+	return st, a, true
 }
 
 // stats reads Rust's counters.
@@ -170,13 +234,13 @@ func (h *handle) stats() (stats, error) {
 		h.mu.RUnlock()
 		return stats{}, errClosed
 	}
-	st := status(C.etcdhosts_get_stats(h.ptr, &s))
+	r := result(C.etcdhosts_get_stats(h.ptr, &s))
 	h.mu.RUnlock()
-	if st != statusAnswer {
-		return stats{}, errors.New("etcdhosts_stats returned " + st.String())
+	if r != resultOK {
+		return stats{}, errors.New("etcdhosts_get_stats returned " + r.String())
 	}
 	return stats{
-		Entries:          uint64(s.entries),
+		Records:          uint64(s.records),
 		Revision:         int64(s.revision),
 		Reloads:          uint64(s.reloads),
 		LastReloadUnixMs: int64(s.last_reload_unix_ms),
@@ -187,12 +251,31 @@ func (h *handle) stats() (stats, error) {
 	}, nil
 }
 
+// bytesPtr passes b to C for the duration of a call (cgo allows Go memory
+// without Go pointers in it).
+func bytesPtr(b []byte) *C.uint8_t {
+	return (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(b)))
+}
+
+func goString(s C.struct_etcdhosts_str) string {
+	return C.GoStringN((*C.char)(unsafe.Pointer(s.data)), C.int(s.len))
+}
+
+// resultError is Rust's message in errBuf, or the result's name without one.
+func resultError(r result, errBuf []C.uint8_t) error {
+	if msg := C.GoString((*C.char)(unsafe.Pointer(&errBuf[0]))); msg != "" {
+		return errors.New(msg)
+	}
+	return errors.New("etcdhosts returned " + r.String())
+}
+
 // maxLogLen caps one log line taken from Rust.
 const maxLogLen = 1 << 16
 
 // etcdhostsGoLog receives Rust's log lines (level 1=error 2=warning 3=info
-// 4=debug) and writes them through CoreDNS's logger. It may run on a Rust
-// thread; msg is only valid for the duration of the call, so it is copied.
+// 4=debug) and writes them through CoreDNS's logger. It runs on Rust's threads
+// and on the goroutine calling etcdhosts_new; msg is only valid for the
+// duration of the call, so it is copied.
 //
 //export etcdhostsGoLog
 func etcdhostsGoLog(level C.int32_t, msg *C.uint8_t, msgLen C.size_t) {

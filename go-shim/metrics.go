@@ -25,13 +25,13 @@ func desc(name, help string) *prometheus.Desc {
 }
 
 var (
-	descEntries         = desc("entries", "Number of names served (etcd and inline records).")
-	descRevision        = desc("revision", "The etcd revision of the hosts data being served.")
-	descReloads         = desc("reloads_total", "Number of times the lookup table was rebuilt.")
-	descReloadTimestamp = desc("reload_timestamp_seconds", "The timestamp of the last table rebuild.")
-	descInvalidLines    = desc("invalid_lines", "Number of lines skipped as invalid in the hosts data being served.")
-	descEtcdErrors      = desc("etcd_errors_total", "Number of failed etcd requests and broken watches.")
-	descWatchConnected  = desc("watch_connected", "1 when the etcd watch is established, 0 otherwise.")
+	descEntries         = desc("entries", "Records served: (name, address) pairs from etcd, the snapshot file and inline lines.")
+	descRevision        = desc("revision", "The etcd revision of the hosts data served (the SOA serial); 0 before the first read.")
+	descReloads         = desc("reloads_total", "Tables published, from etcd or the snapshot file.")
+	descReloadTimestamp = desc("reload_timestamp_seconds", "Unix time of the last table published; 0 before the first.")
+	descInvalidLines    = desc("invalid_lines", "Lines skipped as invalid in the hosts data served.")
+	descEtcdErrors      = desc("etcd_errors_total", "etcd sessions that failed (connect, read or watch), each followed by a retry.")
+	descWatchConnected  = desc("watch_connected", "1 while the etcd watch is established, else 0.")
 )
 
 // metricLabels are the label values of one instance.
@@ -41,7 +41,7 @@ type metricLabels struct {
 
 // newMetricLabels: server is the block's listen address(es) in CoreDNS's
 // "dns://host:port" form, zones the block's zones, key the etcd key.
-func newMetricLabels(conf *dnsserver.Config, origins []string, key string) metricLabels {
+func newMetricLabels(conf *dnsserver.Config, zones []zone, key string) metricLabels {
 	hosts := conf.ListenHosts
 	if len(hosts) == 0 {
 		hosts = []string{""}
@@ -50,9 +50,13 @@ func newMetricLabels(conf *dnsserver.Config, origins []string, key string) metri
 	for _, h := range hosts {
 		servers = append(servers, conf.Transport+"://"+net.JoinHostPort(h, conf.Port))
 	}
+	names := make([]string, len(zones))
+	for i, z := range zones {
+		names[i] = z.name
+	}
 	return metricLabels{
 		server: strings.Join(servers, ","),
-		zones:  strings.Join(origins, ","),
+		zones:  strings.Join(names, ","),
 		key:    key,
 	}
 }
@@ -139,7 +143,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		if s.WatchConnected {
 			connected = 1
 		}
-		ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(s.Entries), l...)
+		ch <- prometheus.MustNewConstMetric(descEntries, prometheus.GaugeValue, float64(s.Records), l...)
 		ch <- prometheus.MustNewConstMetric(descRevision, prometheus.GaugeValue, float64(s.Revision), l...)
 		ch <- prometheus.MustNewConstMetric(descReloads, prometheus.CounterValue, float64(s.Reloads), l...)
 		ch <- prometheus.MustNewConstMetric(descReloadTimestamp, prometheus.GaugeValue, float64(s.LastReloadUnixMs)/1000, l...)

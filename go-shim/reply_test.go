@@ -2,7 +2,6 @@ package etcdhosts
 
 import (
 	"context"
-	"strings"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -10,18 +9,6 @@ import (
 
 	"github.com/miekg/dns"
 )
-
-// lowerName gives what request.Request.Name gives.
-func TestLowerName(t *testing.T) {
-	for _, name := range []string{".", "a.example.org.", "A.Example.ORG.", "_srv._tcp.x-y.example.org.",
-		"a\\.b.example.org.", "A\\.B.example.org.", "a\\032b.example.org.", "\\065.example.org.", "a b.example.org.",
-		"x@y.example.org.", "1.0.0.10.in-addr.arpa."} {
-		want := strings.ToLower(dns.Name(name).String())
-		if got := lowerName(name); got != want {
-			t.Errorf("lowerName(%q) = %q, want %q", name, got, want)
-		}
-	}
-}
 
 // The one-allocation replies carry the same header, question and records as
 // dns.Msg.SetReply would, for every reply shape.

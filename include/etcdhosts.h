@@ -8,35 +8,57 @@
 #include <stdint.h>
 
 /*
- Length of the header at the start of every answer buffer: the TTL (u32 little-endian;
- for NODATA and NXDOMAIN the TTL and minimum of the synthesized SOA), then the SOA serial
- (u32 little-endian, the etcd revision being served).
+ `etcdhosts_answer.zone` of a name outside every zone (a PTR answered for any address).
  */
-#define ETCDHOSTS_OUT_HEADER_LEN 8
+#define ETCDHOSTS_NO_ZONE UINT32_MAX
+
+/*
+ What a call other than a lookup did.
+ */
+typedef enum etcdhosts_result {
+  ETCDHOSTS_RESULT_OK = 0,
+  /*
+   The Corefile block was refused; the error buffer says why.
+   */
+  ETCDHOSTS_RESULT_INVALID_CONFIG = 1,
+  /*
+   A pointer that is required was NULL.
+   */
+  ETCDHOSTS_RESULT_NULL_PARAMETER = 2,
+  /*
+   `etcdhosts_set_logger`: a logger is in place already, from an earlier call (or the
+   program's own `tracing` subscriber).
+   */
+  ETCDHOSTS_RESULT_ALREADY_SET = 3,
+  /*
+   A bug: Rust panicked and caught it. A handle stays usable.
+   */
+  ETCDHOSTS_RESULT_PANIC = 4,
+} etcdhosts_result;
 
 /*
  What `etcdhosts_lookup` found, or why it could not answer.
  */
 typedef enum etcdhosts_status {
   /*
-   Records follow the header: A = n*4 address bytes, AAAA = n*16, PTR = n*(u8 length,
-   then that many bytes of a lowercase fully qualified name).
+   Records were written to `out`: A = n*4 address bytes, AAAA = n*16, PTR = n*(u8
+   length, then that many bytes of a lowercase fully qualified name).
    */
   ETCDHOSTS_ANSWER = 0,
   /*
-   The name exists, not with this type. Header only.
+   The name exists, not with this type: NOERROR without records, and the SOA.
    */
   ETCDHOSTS_NODATA = 1,
   /*
-   The name is in the zones but unknown. Header only.
+   The name is in the zones but unknown: NXDOMAIN with the SOA.
    */
   ETCDHOSTS_NXDOMAIN = 2,
   /*
-   Not ours: outside the zones, an unknown PTR, or `no_reverse`. Nothing written.
+   Not ours: outside the zones, an unknown PTR, or `no_reverse`. Nothing is filled in.
    */
   ETCDHOSTS_NOT_MINE = 3,
   /*
-   `*written` holds the bytes needed; call again with a buffer that large.
+   `answer.len` holds the bytes needed; call again with a buffer that large.
    */
   ETCDHOSTS_BUFFER_TOO_SMALL = 4,
   /*
@@ -49,34 +71,130 @@ typedef enum etcdhosts_status {
   ETCDHOSTS_PANIC = 6,
   /*
    The name has no records but names exist below it, or it is a zone apex: answer
-   NODATA (never NXDOMAIN, RFC 8020), or hand it on where `fallthrough` covers it, as
-   for NXDOMAIN. Header only.
+   NODATA with the SOA (never NXDOMAIN, RFC 8020), or hand it on where `fallthrough`
+   covers it, as for NXDOMAIN.
    */
   ETCDHOSTS_EMPTY_NON_TERMINAL = 7,
 } etcdhosts_status;
 
 /*
- An instance; opaque to C.
+ A running instance; opaque to C. Any number of threads may call `etcdhosts_lookup`,
+ `etcdhosts_get_stats` and `etcdhosts_get_info` on it at once; `etcdhosts_free` must be
+ the only call on it: none may be running, and none may follow.
  */
 typedef struct etcdhosts_handle etcdhosts_handle;
 
 /*
- Counters for metrics and readiness; see `Stats` in engine.rs.
+ The numbers of the SOA of a negative answer.
+ */
+typedef struct etcdhosts_soa {
+  /*
+   The etcd revision being served.
+   */
+  uint32_t serial;
+  uint32_t refresh;
+  uint32_t retry;
+  uint32_t expire;
+  uint32_t minimum;
+} etcdhosts_soa;
+
+/*
+ What a lookup returned besides its records.
+ */
+typedef struct etcdhosts_answer {
+  /*
+   The TTL of the records, or of the SOA for NODATA, NXDOMAIN and EMPTY_NON_TERMINAL.
+   */
+  uint32_t ttl;
+  /*
+   The zone the name is in (an index into `etcdhosts_info.zones`), or
+   `ETCDHOSTS_NO_ZONE`.
+   */
+  uint32_t zone;
+  /*
+   Bytes of records written to `out`; for BUFFER_TOO_SMALL the bytes needed.
+   */
+  size_t len;
+  /*
+   The SOA of NODATA, NXDOMAIN and EMPTY_NON_TERMINAL; zero otherwise.
+   */
+  struct etcdhosts_soa soa;
+} etcdhosts_answer;
+
+/*
+ Counters for metrics and readiness; see `Stats` in state.rs.
  */
 typedef struct etcdhosts_stats {
-  uint64_t entries;
+  /*
+   Records (name, address pairs) served, inline ones included.
+   */
+  uint64_t records;
+  /*
+   The etcd revision of the data served; 0 before the first read.
+   */
   int64_t revision;
+  /*
+   Tables published from etcd or the snapshot file.
+   */
   uint64_t reloads;
   int64_t last_reload_unix_ms;
+  /*
+   Lines skipped as invalid in the data served.
+   */
   uint64_t invalid_lines;
+  /*
+   etcd sessions that failed (connect, read or watch), each followed by a retry.
+   */
   uint64_t etcd_errors;
   bool watch_connected;
+  /*
+   The first full read, from etcd or the snapshot file, is done.
+   */
   bool ready;
 } etcdhosts_stats;
 
 /*
+ UTF-8 bytes owned by the library, not NUL-terminated, valid until `etcdhosts_free` of
+ the handle they came from.
+ */
+typedef struct etcdhosts_str {
+  const uint8_t *data;
+  size_t len;
+} etcdhosts_str;
+
+/*
+ A zone and the names of the SOA of its negative answers.
+ */
+typedef struct etcdhosts_zone {
+  /*
+   Lowercase, fully qualified: the SOA's owner name.
+   */
+  struct etcdhosts_str name;
+  struct etcdhosts_str mname;
+  struct etcdhosts_str rname;
+} etcdhosts_zone;
+
+/*
+ What a handle was configured with, for building replies and metric labels.
+ */
+typedef struct etcdhosts_info {
+  /*
+   The etcd key (or prefix) served.
+   */
+  struct etcdhosts_str key;
+  /*
+   The zones; `etcdhosts_answer.zone` indexes them.
+   */
+  const struct etcdhosts_zone *zones;
+  size_t zones_len;
+} etcdhosts_info;
+
+/*
  The log callback: `level` 1 error, 2 warning, 3 info, 4 debug; `msg` is UTF-8, not
- NUL-terminated, valid only during the call. Called from Rust's runtime thread.
+ NUL-terminated, valid only during the call. It runs on the library's runtime threads
+ (named `etcdhosts`), and on the thread calling `etcdhosts_new` for lines about inline
+ or snapshot records; on several threads at once. It must return promptly and must not
+ call the library. NULL stands for no callback.
  */
 typedef void (*etcdhosts_log_callback)(int32_t level, const uint8_t *msg, size_t msg_len);
 
@@ -85,21 +203,43 @@ extern "C" {
 #endif // __cplusplus
 
 /*
- Starts an instance from a JSON config (docs/DESIGN.md §4). On a bad config returns NULL and
- writes a NUL-terminated message (truncated to `err_len`) to `err_buf`. Waits for the
- first etcd read at most the configured timeout; never fails because etcd is down.
+ Checks a Corefile block (JSON: `{"zones", "lines", "root", "listen_hosts", "port"}`,
+ docs/DESIGN.md §4) without starting anything. On INVALID_CONFIG it writes a
+ NUL-terminated message (truncated to `err_len`) to `err_buf`, and to `*err_line` the
+ 1-based index in `lines` of the line at fault, or 0 when no one line is. Any thread.
 
  # Safety
- `config_json` must point to `config_len` readable bytes; `err_buf` to `err_len` writable
- bytes, or be NULL.
+ `block_json` must point to `block_json_len` readable bytes; `err_buf` to `err_len`
+ writable bytes, or be NULL; `err_line` to a writable size_t, or be NULL.
  */
-struct etcdhosts_handle *etcdhosts_new(const uint8_t *config_json,
-                                       size_t config_len,
-                                       uint8_t *err_buf,
-                                       size_t err_len);
+enum etcdhosts_result etcdhosts_config_check(const uint8_t *block_json,
+                                             size_t block_json_len,
+                                             uint8_t *err_buf,
+                                             size_t err_len,
+                                             size_t *err_line);
 
 /*
- Stops the instance's etcd task, closes its connections and frees it. NULL is ignored.
+ Starts an instance from a Corefile block (as for `etcdhosts_config_check`) and stores
+ it in `*handle_out`. On INVALID_CONFIG or PANIC it writes a NUL-terminated message
+ (truncated to `err_len`) to `err_buf`. It waits for the first etcd read at most the
+ configured timeout, and never fails because etcd is down. Any thread; it may call the
+ log callback on this thread.
+
+ # Safety
+ `block_json` must point to `block_json_len` readable bytes; `handle_out` to a writable
+ pointer; `err_buf` to `err_len` writable bytes, or be NULL.
+ */
+enum etcdhosts_result etcdhosts_new(const uint8_t *block_json,
+                                    size_t block_json_len,
+                                    struct etcdhosts_handle **handle_out,
+                                    uint8_t *err_buf,
+                                    size_t err_len);
+
+/*
+ Stops the instance's tasks, closes its connections and frees it; strings from
+ `etcdhosts_get_info` die with it. It waits for the status key to be removed, up to 5 s
+ and the configured timeout (not at all when called on a runtime thread). No other call
+ on this handle may be running or follow. NULL is ignored.
 
  # Safety
  `handle` must come from `etcdhosts_new` and not have been freed.
@@ -107,11 +247,13 @@ struct etcdhosts_handle *etcdhosts_new(const uint8_t *config_json,
 void etcdhosts_free(struct etcdhosts_handle *handle);
 
 /*
- Answers one query. Never blocks on etcd, never locks, never allocates (PTR aside).
+ Answers one query: records into `out` (`answer.len` bytes), the rest into `*answer`.
+ Never blocks on etcd, never locks, never allocates (PTR aside). Any threads at once.
 
  # Safety
  `handle` must be live; `qname` must point to `qname_len` readable bytes; `out` to
- `out_len` writable bytes; `written` to a writable size_t.
+ `out_len` writable bytes (it may be NULL when `out_len` is 0); `answer` to a writable
+ `etcdhosts_answer`.
  */
 enum etcdhosts_status etcdhosts_lookup(const struct etcdhosts_handle *handle,
                                        const uint8_t *qname,
@@ -119,22 +261,33 @@ enum etcdhosts_status etcdhosts_lookup(const struct etcdhosts_handle *handle,
                                        uint16_t qtype,
                                        uint8_t *out,
                                        size_t out_len,
-                                       size_t *written);
+                                       struct etcdhosts_answer *answer);
 
 /*
- Copies the instance's counters into `out`.
+ Copies the instance's counters into `*out`. Any threads at once.
 
  # Safety
  `handle` must be live and `out` writable.
  */
-enum etcdhosts_status etcdhosts_get_stats(const struct etcdhosts_handle *handle,
+enum etcdhosts_result etcdhosts_get_stats(const struct etcdhosts_handle *handle,
                                           struct etcdhosts_stats *out);
 
 /*
- Sends Rust's log lines to `callback` for the life of the process; call it once, before
- the first `etcdhosts_new`. Later calls, and NULL, are ignored.
+ Fills `*out` with what the instance was configured with; the strings and the zones
+ array stay valid until `etcdhosts_free`. Any threads at once.
+
+ # Safety
+ `handle` must be live and `out` writable.
  */
-void etcdhosts_set_logger(void (*callback)(int32_t level, const uint8_t *msg, size_t msg_len));
+enum etcdhosts_result etcdhosts_get_info(const struct etcdhosts_handle *handle,
+                                         struct etcdhosts_info *out);
+
+/*
+ Sends the library's log lines to `callback` for the life of the process. Call it once,
+ before the first `etcdhosts_new`; a later call returns ALREADY_SET and changes nothing.
+ Any thread.
+ */
+enum etcdhosts_result etcdhosts_set_logger(etcdhosts_log_callback callback);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -10,6 +10,8 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::zones::Zones;
+
 /// Longest name in presentation form without the trailing dot (255 octets on the wire).
 pub const MAX_NAME_LEN: usize = 253;
 const MAX_LABEL_LEN: usize = 63;
@@ -26,56 +28,6 @@ impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "line {}: {}", self.line, self.reason)
     }
-}
-
-/// The zones a record must fall in, as lowercase FQDNs ("example.org.", or "." for all).
-#[derive(Debug, Clone, Default)]
-pub struct Zones(Vec<String>);
-
-impl Zones {
-    /// Normalizes each zone (lowercase, trailing dot). An empty list means "." (everything).
-    pub fn new<S: AsRef<str>>(zones: &[S]) -> Zones {
-        let mut out: Vec<String> = zones
-            .iter()
-            .map(|z| {
-                let mut z = z.as_ref().trim().to_ascii_lowercase();
-                if !z.ends_with('.') {
-                    z.push('.');
-                }
-                z
-            })
-            .collect();
-        if out.is_empty() {
-            out.push(".".to_string());
-        }
-        Zones(out)
-    }
-
-    /// The longest zone that contains `name` (a lowercase FQDN), as CoreDNS's `Zones.Matches`.
-    pub fn matches(&self, name: &[u8]) -> Option<&str> {
-        self.0
-            .iter()
-            .filter(|z| in_zone(name, z.as_bytes()))
-            .max_by_key(|z| z.len())
-            .map(String::as_str)
-    }
-
-    pub fn contains(&self, name: &[u8]) -> bool {
-        self.0.iter().any(|z| in_zone(name, z.as_bytes()))
-    }
-
-    pub fn as_slice(&self) -> &[String] {
-        &self.0
-    }
-}
-
-fn in_zone(name: &[u8], zone: &[u8]) -> bool {
-    if zone == b"." {
-        return true;
-    }
-    name.len() >= zone.len()
-        && name[name.len() - zone.len()..] == *zone
-        && (name.len() == zone.len() || name[name.len() - zone.len() - 1] == b'.')
 }
 
 /// Parses hosts `text` and hands every kept (address, name) pair to `sink`, in file order.
@@ -95,7 +47,7 @@ pub fn parse(
     let mut names: Vec<u8> = Vec::with_capacity(256);
     let mut ends: Vec<usize> = Vec::with_capacity(8);
     for (index, raw_line) in text.split(|&b| b == b'\n').enumerate() {
-        let line = match memchr_hash(raw_line) {
+        let line = match comment_start(raw_line) {
             Some(i) => &raw_line[..i],
             None => raw_line,
         };
@@ -170,7 +122,8 @@ pub fn validate(text: &[u8]) -> Result<usize, Vec<Diagnostic>> {
     }
 }
 
-fn memchr_hash(line: &[u8]) -> Option<usize> {
+/// Where a `#` comment starts in `line`, if it has one.
+fn comment_start(line: &[u8]) -> Option<usize> {
     line.iter().position(|&b| b == b'#')
 }
 
@@ -411,10 +364,6 @@ mod tests {
         let names: Vec<_> = recs.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, vec!["a.example.org.", "example.org."]);
         assert!(diags.is_empty());
-        assert_eq!(zones.matches(b"x.a.example.org."), Some("example.org."));
-        let nested = Zones::new(&["org.", "example.org."]);
-        assert_eq!(nested.matches(b"x.example.org."), Some("example.org."));
-        assert_eq!(nested.matches(b"x.com."), None);
     }
 
     #[test]

@@ -9,17 +9,20 @@ use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
 
-use crate::ffi::etcdhosts_log_callback as LogCallback;
+/// The host's log function: level (1 error, 2 warning, 3 info, 4 debug), then the line as
+/// UTF-8 bytes, valid during the call only.
+pub(crate) type Callback = extern "C" fn(level: i32, msg: *const u8, msg_len: usize);
 
-static CALLBACK: OnceLock<LogCallback> = OnceLock::new();
+static CALLBACK: OnceLock<Callback> = OnceLock::new();
 
-/// Installs `callback` for the life of the process. Only the first call takes effect.
-pub fn set_callback(callback: LogCallback) {
-    if CALLBACK.set(callback).is_ok() {
-        let subscriber = tracing_subscriber::registry().with(CallbackLayer);
-        // Fails only if the host program installed a subscriber of its own; keep that one.
-        let _ = tracing::subscriber::set_global_default(subscriber);
-    }
+/// Installs `callback` for the life of the process. Only the first call takes effect;
+/// false when an earlier one did, or the program has a `tracing` subscriber of its own.
+pub(crate) fn set_callback(callback: Callback) -> bool {
+    CALLBACK.set(callback).is_ok()
+        && tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(CallbackLayer),
+        )
+        .is_ok()
 }
 
 struct CallbackLayer;

@@ -12,24 +12,20 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use hashbrown::HashTable;
 use hickory_proto::rr::Name;
 
-use crate::hosts::{self, Diagnostic, Zones};
+use crate::hosts::{self, Diagnostic};
+use crate::zones::{Soa, Zones};
 
 pub const TYPE_A: u16 = 1;
 pub const TYPE_PTR: u16 = 12;
 pub const TYPE_AAAA: u16 = 28;
 
-/// The answer buffer starts with the answer TTL (u32 LE) then the SOA serial (u32 LE).
-pub const OUT_HEADER_LEN: usize = 8;
-/// TTL cap of synthesized SOA records: a name looked up just before it is added must not
-/// stay negatively cached for long.
-const MAX_NEGATIVE_TTL: u32 = 30;
 /// How many diagnostics of one build are kept for the log.
 const KEEP_DIAGNOSTICS: usize = 20;
 
 /// What a lookup found. Mirrors `etcdhosts_status` in the C ABI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Records written after the header.
+    /// Records written.
     Answer,
     /// The name exists, not with this type.
     NoData,
@@ -40,8 +36,36 @@ pub enum Outcome {
     EmptyNonTerminal,
     /// Not ours: outside the zones, or a PTR we know nothing about.
     NotMine,
-    /// The answer needs this many bytes.
-    BufferTooSmall(usize),
+    /// The answer needs more room; [`Answer::len`] says how much.
+    BufferTooSmall,
+}
+
+/// A lookup's result. The records are in the caller's buffer: A = n x 4 address bytes,
+/// AAAA = n x 16, PTR = n x (u8 length, lowercase fully qualified name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    pub outcome: Outcome,
+    /// The TTL of the records, or of the SOA for a negative answer.
+    pub ttl: u32,
+    /// Index of the zone (in [`TableOptions::zones`]) the name is in; None outside them,
+    /// as for a PTR answered for any address.
+    pub zone: Option<usize>,
+    /// Bytes of records written; with [`Outcome::BufferTooSmall`], the bytes needed.
+    pub len: usize,
+    /// The SOA of a negative answer: NoData, NxDomain, EmptyNonTerminal.
+    pub soa: Option<Soa>,
+}
+
+impl Answer {
+    fn not_mine() -> Answer {
+        Answer {
+            outcome: Outcome::NotMine,
+            ttl: 0,
+            zone: None,
+            len: 0,
+            soa: None,
+        }
+    }
 }
 
 /// A name's block in [`Table::blocks`]: `[name_len: u8][v4 count: u32 LE][v6 count: u32 LE]
@@ -81,16 +105,6 @@ pub struct TableOptions {
     pub zones: Zones,
     pub ttl: u32,
     pub no_reverse: bool,
-}
-
-impl Default for TableOptions {
-    fn default() -> Self {
-        TableOptions {
-            zones: Zones::new::<&str>(&[]),
-            ttl: 3600,
-            no_reverse: false,
-        }
-    }
 }
 
 pub struct Table {
@@ -194,8 +208,8 @@ impl TableBuilder {
     /// names below it) as entries without addresses: such names exist in DNS, and a
     /// NXDOMAIN for them would tell RFC 8020 resolvers that nothing exists below them.
     fn add_empty_non_terminals(&mut self) {
-        for zone in self.options.zones.as_slice().to_vec() {
-            self.entry_for(zone.as_bytes());
+        for zone in self.options.zones.clone().as_slice() {
+            self.entry_for(zone.name.as_bytes());
         }
         let mut parent = Vec::with_capacity(256);
         for i in 0..self.spans.len() {
@@ -367,11 +381,6 @@ fn group_by_entry<A: Copy + Eq + Ord>(
 }
 
 impl Table {
-    /// A table with nothing in it.
-    pub fn empty(options: TableOptions) -> Table {
-        TableBuilder::new(options).build(0)
-    }
-
     /// Builds a table from hosts texts in order.
     pub fn from_texts(options: TableOptions, texts: &[&[u8]], revision: i64) -> Table {
         let mut b = TableBuilder::new(options);
@@ -402,10 +411,6 @@ impl Table {
     /// The first few bad lines of the texts this table was built from, with their source.
     pub fn diagnostics(&self) -> &[(String, Diagnostic)] {
         &self.diagnostics
-    }
-
-    pub fn options(&self) -> &TableOptions {
-        &self.options
     }
 
     /// Bytes of heap this table holds, for the memory benchmark.
@@ -510,30 +515,31 @@ impl Table {
         self.find(&buf[..=parent.len()])
     }
 
-    /// Answers one query into `out` (see [`OUT_HEADER_LEN`] for the encoding). Neither
-    /// locks nor allocates, except for PTR queries, which parse the reverse name.
-    pub fn lookup(&self, qname: &[u8], qtype: u16, out: &mut [u8]) -> (Outcome, usize) {
+    /// Answers one query, writing its records into `out`. Neither locks nor allocates,
+    /// except for PTR queries, which parse the reverse name.
+    pub fn lookup(&self, qname: &[u8], qtype: u16, out: &mut [u8]) -> Answer {
         let mut name_buf = [0u8; 256];
         let Some(name) = normalize(qname, &mut name_buf) else {
-            return (Outcome::NotMine, 0);
+            return Answer::not_mine();
         };
+        let zone = self.options.zones.find(name);
         if qtype == TYPE_PTR {
             if let Some(addr) = reverse_addr(name) {
                 if self.options.no_reverse {
-                    return (Outcome::NotMine, 0);
+                    return Answer::not_mine();
                 }
-                return self.write_ptr(addr, out);
+                return self.write_ptr(addr, zone, out);
             }
         }
-        if !self.options.zones.contains(name) {
-            return (Outcome::NotMine, 0);
+        if zone.is_none() {
+            return Answer::not_mine();
         }
         let mut wildcard_buf = [0u8; 256];
         let Some(block) = self.resolve(name, &mut wildcard_buf) else {
-            return self.write_negative(Outcome::NxDomain, out);
+            return self.negative(Outcome::NxDomain, zone);
         };
         if block.is_empty() {
-            return self.write_negative(Outcome::EmptyNonTerminal, out);
+            return self.negative(Outcome::EmptyNonTerminal, zone);
         }
         let bytes = match qtype {
             TYPE_A => block.v4,
@@ -541,35 +547,51 @@ impl Table {
             _ => &[],
         };
         if bytes.is_empty() {
-            return self.write_negative(Outcome::NoData, out);
+            return self.negative(Outcome::NoData, zone);
         }
-        let need = OUT_HEADER_LEN + bytes.len();
-        if out.len() < need {
-            return (Outcome::BufferTooSmall(need), need);
-        }
-        self.write_header(self.options.ttl, out);
-        out[OUT_HEADER_LEN..need].copy_from_slice(bytes);
-        (Outcome::Answer, need)
+        self.positive(zone, out, bytes.len(), |out: &mut [u8]| {
+            out.copy_from_slice(bytes)
+        })
     }
 
-    fn write_header(&self, ttl: u32, out: &mut [u8]) {
-        out[0..4].copy_from_slice(&ttl.to_le_bytes());
-        // The SOA serial is 32 bits; etcd revisions will not pass 2^32 in practice, and
-        // wrapping is what RFC 1982 serial arithmetic expects anyway.
-        out[4..8].copy_from_slice(&(self.revision as u32).to_le_bytes());
+    /// A positive answer of `len` bytes of records, written by `write` if they fit.
+    fn positive(
+        &self,
+        zone: Option<usize>,
+        out: &mut [u8],
+        len: usize,
+        write: impl FnOnce(&mut [u8]),
+    ) -> Answer {
+        let outcome = match out.get_mut(..len) {
+            Some(out) => {
+                write(out);
+                Outcome::Answer
+            }
+            None => Outcome::BufferTooSmall,
+        };
+        Answer {
+            outcome,
+            ttl: self.options.ttl,
+            zone,
+            len,
+            soa: None,
+        }
     }
 
-    fn write_negative(&self, outcome: Outcome, out: &mut [u8]) -> (Outcome, usize) {
-        if out.len() < OUT_HEADER_LEN {
-            return (Outcome::BufferTooSmall(OUT_HEADER_LEN), OUT_HEADER_LEN);
+    fn negative(&self, outcome: Outcome, zone: Option<usize>) -> Answer {
+        let soa = Soa::new(self.options.ttl, self.revision);
+        Answer {
+            outcome,
+            ttl: soa.minimum,
+            zone,
+            len: 0,
+            soa: Some(soa),
         }
-        self.write_header(self.options.ttl.min(MAX_NEGATIVE_TTL), out);
-        (outcome, OUT_HEADER_LEN)
     }
 
     /// One pass: writes the names while they fit, counts what the whole answer needs.
-    fn write_ptr(&self, addr: IpAddr, out: &mut [u8]) -> (Outcome, usize) {
-        let mut need = OUT_HEADER_LEN;
+    fn write_ptr(&self, addr: IpAddr, zone: Option<usize>, out: &mut [u8]) -> Answer {
+        let mut need = 0;
         for off in self.reverse(addr) {
             let name = Block::at(&self.blocks, off).name;
             if need + 1 + name.len() <= out.len() {
@@ -578,14 +600,10 @@ impl Table {
             }
             need += 1 + name.len();
         }
-        if need == OUT_HEADER_LEN {
-            return (Outcome::NotMine, 0);
+        if need == 0 {
+            return Answer::not_mine();
         }
-        if out.len() < need {
-            return (Outcome::BufferTooSmall(need), need);
-        }
-        self.write_header(self.options.ttl, out);
-        (Outcome::Answer, need)
+        self.positive(zone, out, need, |_| {})
     }
 }
 

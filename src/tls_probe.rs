@@ -18,7 +18,7 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName}
 use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
 use tokio_rustls::TlsConnector;
 
-use crate::engine::Config;
+use crate::config::Config;
 
 /// The whole probe (connect, handshake, wait for a verdict) gives up after this, so a
 /// member that stalls mid-handshake cannot hold up the retry for long.
@@ -113,7 +113,7 @@ fn alert(e: &std::io::Error) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::worth_probing;
-    use crate::engine::{Config, TlsFiles};
+    use crate::config::{Config, TlsFiles};
 
     #[test]
     fn probes_only_a_hang_up_on_a_tls_connection() {

@@ -49,7 +49,7 @@ fn initial_load_update_and_delete() {
     assert_eq!(a(&engine, "inline.example.org."), ip("10.9.9.9"));
     let stats = engine.stats();
     assert!(
-        stats.ready && stats.revision == rev && stats.entries == 2,
+        stats.ready && stats.revision == rev && stats.records == 2,
         "{stats:?}"
     );
     wait_for("watch connected", DEADLINE, || {
@@ -68,7 +68,7 @@ fn initial_load_update_and_delete() {
     wait_a(&engine, "web.example.org.", &[]);
     // Inline records stay.
     assert_eq!(a(&engine, "inline.example.org."), ip("10.9.9.9"));
-    assert_eq!(engine.stats().entries, 1);
+    assert_eq!(engine.stats().records, 1);
 }
 
 #[test]
@@ -98,7 +98,7 @@ fn key_missing_at_start_then_created() {
         engine.stats().ready,
         "an absent key is a successful (empty) read"
     );
-    assert_eq!(engine.stats().entries, 0);
+    assert_eq!(engine.stats().records, 0);
     etcd.put("/etcdhosts", "10.1.1.1 late\n");
     wait_a(&engine, "late.", &ip("10.1.1.1"));
 }
@@ -296,7 +296,7 @@ fn a_dead_endpoint_among_several_does_not_fail_the_load() {
         let engine = Engine::start(config(&endpoints, "/etcdhosts")).unwrap();
         wait_for("loaded", DEADLINE, || engine.stats().ready);
         assert_eq!(a(&engine, "alive."), ip("10.0.0.1"));
-        assert_eq!(engine.stats().entries, 1);
+        assert_eq!(engine.stats().records, 1);
     }
 }
 
@@ -352,7 +352,7 @@ fn garbage_values_never_panic_and_keep_good_lines() {
     etcd.put("/etcdhosts", "# nothing here\n# at all\n");
     wait_a(&engine, "good-0.", &[]);
     let stats = engine.stats();
-    assert_eq!((stats.entries, stats.invalid_lines), (0, 0));
+    assert_eq!((stats.records, stats.invalid_lines), (0, 0));
 }
 
 #[test]
@@ -394,7 +394,7 @@ fn force_reload_rereads_the_key() {
     let etcd = Etcd::start();
     etcd.put("/etcdhosts", "10.0.0.1 periodic\n");
     let engine = Engine::start(Config {
-        force_reload_ms: 200,
+        force_reload_ms: 1000,
         ..config(&[&etcd.url], "/etcdhosts")
     })
     .unwrap();

@@ -21,20 +21,29 @@ extern "C" fn collect_log(level: i32, msg: *const u8, len: usize) {
 
 fn new_handle(json: &str) -> *mut etcdhosts_handle {
     let mut err = [0u8; 512];
-    let h = unsafe { etcdhosts_new(json.as_ptr(), json.len(), err.as_mut_ptr(), err.len()) };
-    assert!(
-        !h.is_null(),
+    let mut handle = std::ptr::null_mut();
+    let result = unsafe {
+        etcdhosts_new(
+            json.as_ptr(),
+            json.len(),
+            &mut handle,
+            err.as_mut_ptr(),
+            err.len(),
+        )
+    };
+    assert_eq!(
+        result,
+        etcdhosts_result::ETCDHOSTS_RESULT_OK,
         "etcdhosts_new: {}",
         String::from_utf8_lossy(&err)
     );
-    h
+    handle
 }
 
-/// (status, body after the 8-byte header) of one lookup, retrying on BUFFER_TOO_SMALL
-/// as the Go shim does.
+/// (status, records) of one lookup, retrying on BUFFER_TOO_SMALL as the Go shim does.
 fn lookup(h: *const etcdhosts_handle, qname: &str, qtype: u16) -> (etcdhosts_status, Vec<u8>) {
-    let mut out = vec![0u8; 16];
-    let mut written = 0usize;
+    let mut out = vec![0u8; 4];
+    let mut answer = etcdhosts_answer::default();
     loop {
         let status = unsafe {
             etcdhosts_lookup(
@@ -44,18 +53,15 @@ fn lookup(h: *const etcdhosts_handle, qname: &str, qtype: u16) -> (etcdhosts_sta
                 qtype,
                 out.as_mut_ptr(),
                 out.len(),
-                &mut written,
+                &mut answer,
             )
         };
         if status == etcdhosts_status::ETCDHOSTS_BUFFER_TOO_SMALL {
-            out.resize(written, 0);
+            out.resize(answer.len, 0);
             continue;
         }
-        let body = out[..written]
-            .get(ETCDHOSTS_OUT_HEADER_LEN..)
-            .unwrap_or(&[])
-            .to_vec();
-        return (status, body);
+        out.truncate(answer.len);
+        return (status, out);
     }
 }
 
@@ -63,22 +69,30 @@ fn stats(h: *const etcdhosts_handle) -> etcdhosts_stats {
     let mut s = etcdhosts_stats::default();
     assert_eq!(
         unsafe { etcdhosts_get_stats(h, &mut s) },
-        etcdhosts_status::ETCDHOSTS_ANSWER
+        etcdhosts_result::ETCDHOSTS_RESULT_OK
     );
     s
 }
 
+/// A Corefile block as the Go shim sends it.
 fn config(etcd: &Etcd) -> String {
     format!(
-        r#"{{"endpoints":["{}"],"key":"/etcdhosts","timeout_ms":2000,"ttl":60,
-            "zones":["example.org."],"inline":"10.9.9.9 inline.example.org\n"}}"#,
+        r#"{{"zones":["example.org."],"lines":[["endpoint","{}"],["timeout","2s"],["ttl","60"],
+            ["10.9.9.9","inline.example.org"]],"listen_hosts":["127.0.0.1"],"port":"53"}}"#,
         etcd.url
     )
 }
 
 #[test]
 fn lookups_updates_stats_and_logs_through_the_abi() {
-    etcdhosts_set_logger(Some(collect_log));
+    assert_eq!(
+        etcdhosts_set_logger(Some(collect_log)),
+        etcdhosts_result::ETCDHOSTS_RESULT_OK
+    );
+    assert_eq!(
+        etcdhosts_set_logger(Some(collect_log)),
+        etcdhosts_result::ETCDHOSTS_RESULT_ALREADY_SET
+    );
     let etcd = Etcd::start();
     let rev = etcd.put(
         "/etcdhosts",
@@ -111,7 +125,7 @@ fn lookups_updates_stats_and_logs_through_the_abi() {
 
     let s = stats(h);
     assert!(s.ready);
-    assert_eq!((s.revision, s.entries, s.invalid_lines), (rev, 4, 1));
+    assert_eq!((s.revision, s.records, s.invalid_lines), (rev, 4, 1));
 
     let rev = etcd.put("/etcdhosts", "10.0.0.3 a.example.org\n");
     wait_for("update through the ABI", DEADLINE, || {

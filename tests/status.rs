@@ -32,13 +32,14 @@ const FIELDS: [&str; 13] = [
     "etcd_connected",
 ];
 
-fn config(etcd: &Etcd, instance: &str) -> Config {
+/// A config with the status key on; `listen` names the instance, with the host name.
+fn config(etcd: &Etcd, listen: &str) -> Config {
     Config {
         endpoints: vec![etcd.url.clone()],
         key: "/etcdhosts".into(),
         timeout_ms: 2000,
         status_key: Some("/etcdhosts-status".into()),
-        instance: instance.into(),
+        listen: listen.into(),
         ..Config::default()
     }
 }
@@ -136,10 +137,11 @@ fn status_key_written_updated_recreated_and_removed() {
     );
     let engine = Engine::start(Config {
         inline: "10.9.9.9 inline.example.org\n".into(),
-        ..config(&etcd, "test-host/127.0.0.1:1053")
+        ..config(&etcd, "127.0.0.1:1053")
     })
     .unwrap();
-    let key = "/etcdhosts-status/test-host/127.0.0.1:1053";
+    let host = etcdhosts::identity::hostname();
+    let key = &format!("/etcdhosts-status/{host}/127.0.0.1:1053");
 
     // The key appears with the contract's fields, in order, and what the engine serves.
     let first = wait_status(&etcd, key, "status at the first revision", |s| {
@@ -157,8 +159,8 @@ fn status_key_written_updated_recreated_and_removed() {
     assert_eq!(object.len(), FIELDS.len(), "{}", first.raw);
     let s = &first.status;
     let stats = engine.stats();
-    assert_eq!(s.instance, "test-host/127.0.0.1:1053");
-    assert_eq!(s.hostname, "test-host");
+    assert_eq!(s.instance, format!("{host}/127.0.0.1:1053"));
+    assert_eq!(s.hostname, host);
     assert_eq!(s.listen, "127.0.0.1:1053");
     assert_eq!(s.pid, std::process::id());
     assert_eq!(s.key, "/etcdhosts");
@@ -243,15 +245,15 @@ fn one_writer_per_instance_name_in_a_process() {
     // newest writes the key and the others leave it alone.
     let etcd = Etcd::start();
     let rev = etcd.put("/etcdhosts", "10.0.0.1 web.example.org\n");
-    let key = "/etcdhosts-status/dup-host/:53";
-    let old = Engine::start(config(&etcd, "dup-host/:53")).unwrap();
+    let key = &format!("/etcdhosts-status/{}/:53", etcdhosts::identity::hostname());
+    let old = Engine::start(config(&etcd, ":53")).unwrap();
     let on_old = wait_status(&etcd, key, "the old instance's key", |s| {
         s.status.revision == rev && s.status.etcd_connected
     });
 
     // A CoreDNS reload: the new instance starts, then the old one stops at once. The key
     // never goes away: the old one waits for the new one's put before it revokes.
-    let new = Engine::start(config(&etcd, "dup-host/:53")).unwrap();
+    let new = Engine::start(config(&etcd, ":53")).unwrap();
     drop(old);
     let on_new = read(&etcd, key).expect("the key vanished during the reload");
     assert_ne!(on_new.lease, on_old.lease);
@@ -262,7 +264,7 @@ fn one_writer_per_instance_name_in_a_process() {
     );
 
     // Two alive at once: the newest holds the key, nobody takes it back.
-    let newest = Engine::start(config(&etcd, "dup-host/:53")).unwrap();
+    let newest = Engine::start(config(&etcd, ":53")).unwrap();
     let on_newest = wait_status(&etcd, key, "the newest instance's key", |s| {
         s.lease != on_new.lease && s.status.etcd_connected
     });
@@ -294,7 +296,7 @@ fn without_status_key_nothing_is_written() {
         username: Some("reader".into()),
         password: Some("readerpw".into()),
         status_key: None,
-        ..config(&etcd, "quiet-host/127.0.0.1:53")
+        ..config(&etcd, "127.0.0.1:2053")
     })
     .unwrap();
     wait_for("watch connected", DEADLINE, || {
@@ -323,19 +325,23 @@ extern "C" fn collect_log(_level: i32, msg: *const u8, len: usize) {
 
 #[test]
 fn read_only_user_with_status_key_gets_a_hint_and_keeps_serving() {
-    etcdhosts::ffi::etcdhosts_set_logger(Some(collect_log));
+    let _ = etcdhosts::ffi::etcdhosts_set_logger(Some(collect_log));
     let etcd = Etcd::start();
     etcd.put("/etcdhosts", "10.0.0.1 web.example.org\n");
     etcd.enable_auth("rootpw", "readerpw", "/etcdhosts");
     let engine = Engine::start(Config {
         username: Some("reader".into()),
         password: Some("readerpw".into()),
-        ..config(&etcd, "ro-host/127.0.0.1:53")
+        ..config(&etcd, "127.0.0.1:3053")
     })
     .unwrap();
+    let key = format!(
+        "/etcdhosts-status/{}/127.0.0.1:3053",
+        etcdhosts::identity::hostname()
+    );
     wait_for("the permission hint", DEADLINE, || {
         LOG.lock().unwrap().iter().any(|l| {
-            l.contains("status key /etcdhosts-status/ro-host/127.0.0.1:53")
+            l.contains(&format!("status key {key}"))
                 && l.contains("permission denied")
                 && l.contains("write access to the status prefix /etcdhosts-status/")
         })

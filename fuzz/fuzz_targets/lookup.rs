@@ -1,15 +1,20 @@
 //! `etcdhosts_lookup` through the C ABI with arbitrary qname bytes, qtypes and answer-buffer
 //! sizes, against handles built once from a varied hosts file (A, AAAA, several addresses,
-//! wildcards, IPv4-mapped and scoped IPv6, deep names, empty non-terminals, several zones).
+//! wildcards, IPv4-mapped and scoped IPv6, deep names, empty non-terminals, several zones),
+//! served from a snapshot file as it would be from etcd.
 //!
 //! Input: byte 0 picks the handle, bytes 1-2 the qtype (LE; the low bits of byte 1 favour
 //! A, AAAA and PTR), bytes 3-4 the buffer length (LE, capped at 4096), the rest the qname.
 //! The buffer is allocated at exactly that length so that the sanitizer sees any overrun.
 #![no_main]
 
+use std::path::Path;
 use std::sync::OnceLock;
 
-use etcdhosts::ffi::{etcdhosts_handle, etcdhosts_lookup, etcdhosts_new, etcdhosts_status};
+use etcdhosts::ffi::{
+    etcdhosts_answer, etcdhosts_handle, etcdhosts_lookup, etcdhosts_new, etcdhosts_result,
+    etcdhosts_status, ETCDHOSTS_NO_ZONE,
+};
 use libfuzzer_sys::fuzz_target;
 
 const HOSTS: &str = "\
@@ -33,17 +38,12 @@ bad line here
 10.0.0.300 invalid.example.org
 ";
 
-fn config(zones: &str, no_reverse: bool) -> String {
-    let mut hosts = HOSTS.to_string();
-    // Many addresses on one name and many names on one address: answers larger than small
-    // buffers, PTR answers with many names.
-    for i in 0..40 {
-        hosts.push_str(&format!("10.1.0.{i} many.example.org\n"));
-        hosts.push_str(&format!("10.2.0.1 n{i}.example.org\n"));
-    }
+/// The Corefile block of a handle serving HOSTS (from the snapshot file) in `zones`.
+fn block(zones: &str, no_reverse: bool, snapshot: &Path) -> String {
+    let no_reverse = if no_reverse { r#",["no_reverse"]"# } else { "" };
     format!(
-        r#"{{"endpoints":["http://127.0.0.1:1"],"timeout_ms":1,"ttl":300,"zones":{zones},"no_reverse":{no_reverse},"inline":{}}}"#,
-        json_string(&hosts)
+        r#"{{"zones":{zones},"lines":[["endpoint","http://127.0.0.1:1"],["timeout","1ms"],["ttl","300"],["snapshot",{}]{no_reverse}]}}"#,
+        json_string(&snapshot.display().to_string())
     )
 }
 
@@ -70,21 +70,41 @@ unsafe impl Sync for Handles {}
 fn handles() -> &'static Handles {
     static HANDLES: OnceLock<Handles> = OnceLock::new();
     HANDLES.get_or_init(|| {
-        let configs = [
-            config(r#"["example.org."]"#, false),
-            config(r#"["."]"#, false),
-            config(r#"["example.org.","wild.example.org.","test."]"#, true),
-            config(r#"["Example.Org","in-addr.arpa."]"#, false),
+        let mut hosts = HOSTS.to_string();
+        // Many addresses on one name and many names on one address: answers larger than
+        // small buffers, PTR answers with many names.
+        for i in 0..40 {
+            hosts.push_str(&format!("10.1.0.{i} many.example.org\n"));
+            hosts.push_str(&format!("10.2.0.1 n{i}.example.org\n"));
+        }
+        let snapshot =
+            std::env::temp_dir().join(format!("etcdhosts-fuzz-{}.hosts", std::process::id()));
+        std::fs::write(&snapshot, hosts).unwrap();
+        let blocks = [
+            block(r#"["example.org."]"#, false, &snapshot),
+            block(r#"["."]"#, false, &snapshot),
+            block(
+                r#"["example.org.","wild.example.org.","test."]"#,
+                true,
+                &snapshot,
+            ),
+            block(r#"["Example.Org","in-addr.arpa."]"#, false, &snapshot),
         ];
         Handles(
-            configs
+            blocks
                 .iter()
-                .map(|c| {
+                .map(|b| {
                     let mut err = [0u8; 512];
+                    let mut h = std::ptr::null_mut();
                     // SAFETY: pointers and lengths of live buffers.
-                    let h =
-                        unsafe { etcdhosts_new(c.as_ptr(), c.len(), err.as_mut_ptr(), err.len()) };
-                    assert!(!h.is_null(), "{}", String::from_utf8_lossy(&err));
+                    let result = unsafe {
+                        etcdhosts_new(b.as_ptr(), b.len(), &mut h, err.as_mut_ptr(), err.len())
+                    };
+                    assert!(
+                        result == etcdhosts_result::ETCDHOSTS_RESULT_OK,
+                        "{}",
+                        String::from_utf8_lossy(&err)
+                    );
                     h
                 })
                 .collect(),
@@ -97,9 +117,12 @@ fn lookup(
     qname: &[u8],
     qtype: u16,
     out_len: usize,
-) -> (etcdhosts_status, usize, Vec<u8>) {
+) -> (etcdhosts_status, etcdhosts_answer, Vec<u8>) {
     let mut out = vec![0xAAu8; out_len];
-    let mut written = usize::MAX;
+    let mut answer = etcdhosts_answer {
+        len: usize::MAX,
+        ..etcdhosts_answer::default()
+    };
     // SAFETY: live handle, buffers of the stated lengths.
     let status = unsafe {
         etcdhosts_lookup(
@@ -109,10 +132,10 @@ fn lookup(
             qtype,
             out.as_mut_ptr(),
             out.len(),
-            &mut written,
+            &mut answer,
         )
     };
-    (status, written, out)
+    (status, answer, out)
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -132,14 +155,16 @@ fuzz_target!(|data: &[u8]| {
     let qname = &data[5..];
 
     use etcdhosts_status::*;
-    let (status, written, out) = lookup(h, qname, qtype, out_len);
+    let (status, answer, out) = lookup(h, qname, qtype, out_len);
+    let written = answer.len;
     match status {
         ETCDHOSTS_ANSWER => {
             assert!(
-                written > 8 && written <= out_len,
+                written > 0 && written <= out_len,
                 "written {written} of {out_len}"
             );
-            let body = &out[8..written];
+            assert_eq!(answer.ttl, 300);
+            let body = &out[..written];
             match qtype {
                 1 => assert_eq!(body.len() % 4, 0),
                 28 => assert_eq!(body.len() % 16, 0),
@@ -163,26 +188,34 @@ fuzz_target!(|data: &[u8]| {
             }
             assert!(
                 out[written..].iter().all(|&b| b == 0xAA),
-                "bytes written past `written`"
+                "bytes written past `len`"
             );
         }
         ETCDHOSTS_NODATA | ETCDHOSTS_NXDOMAIN | ETCDHOSTS_EMPTY_NON_TERMINAL => {
-            assert_eq!(written, 8, "header only");
-            assert!(out_len >= 8);
-            let ttl = u32::from_le_bytes(out[..4].try_into().unwrap());
-            assert!((1..=30).contains(&ttl), "negative TTL {ttl}");
+            assert_eq!(written, 0, "no records");
+            assert!(out.iter().all(|&b| b == 0xAA), "nothing written");
+            assert!(
+                (1..=30).contains(&answer.ttl),
+                "negative TTL {}",
+                answer.ttl
+            );
+            assert_eq!(answer.soa.minimum, answer.ttl);
+            assert_ne!(
+                answer.zone, ETCDHOSTS_NO_ZONE,
+                "a negative answer needs its zone"
+            );
         }
         ETCDHOSTS_NOT_MINE => assert_eq!(written, 0),
         ETCDHOSTS_BUFFER_TOO_SMALL => {
             assert!(written > out_len, "needs {written}, had {out_len}");
             // With the size asked for, the same query must now fit.
-            let (again, written2, _) = lookup(h, qname, qtype, written);
+            let (again, answer2, _) = lookup(h, qname, qtype, written);
             assert_ne!(
                 again, ETCDHOSTS_BUFFER_TOO_SMALL,
                 "still too small at {written}"
             );
             assert_ne!(again, ETCDHOSTS_PANIC);
-            assert!(written2 <= written);
+            assert!(answer2.len <= written);
         }
         ETCDHOSTS_INVALID_ARGUMENT => panic!("valid arguments refused"),
         ETCDHOSTS_PANIC => panic!(
@@ -191,10 +224,10 @@ fuzz_target!(|data: &[u8]| {
         ),
     }
 
-    // Case does not matter: the same query in upper case gets the same status.
+    // Case does not matter: the same query in upper case gets the same answer.
     if qname.iter().any(u8::is_ascii_lowercase) && out_len >= 4096 {
         let upper = qname.to_ascii_uppercase();
-        let (s2, w2, _) = lookup(h, &upper, qtype, out_len);
-        assert_eq!((s2, w2), (status, written), "case changed the answer");
+        let (s2, a2, _) = lookup(h, &upper, qtype, out_len);
+        assert_eq!((s2, a2), (status, answer), "case changed the answer");
     }
 });

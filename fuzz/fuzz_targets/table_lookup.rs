@@ -1,18 +1,21 @@
 //! Arbitrary hosts text through the whole pipeline, checked against the parser as an
-//! oracle: the text becomes a handle's inline records (`etcdhosts_new`, so the table is built
+//! oracle: the text becomes a handle's snapshot file (`etcdhosts_new`, so the table is built
 //! exactly as for an etcd value), then every record the parser kept must be served through
 //! `etcdhosts_lookup`: its name answers A or AAAA with its address among the answers, and
 //! (without `no_reverse`, for names that are not wildcards) the PTR of its address names it.
 //!
-//! Input: byte 0 picks the zones, `no_reverse` and the TTL; the rest is the hosts text (made
-//! UTF-8, as the JSON config requires).
+//! Input: byte 0 picks the zones, `no_reverse` and the TTL; the rest is the hosts text.
 #![no_main]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use etcdhosts::ffi::{etcdhosts_free, etcdhosts_lookup, etcdhosts_new, etcdhosts_status};
-use etcdhosts::hosts::{self, Zones};
+use etcdhosts::ffi::{
+    etcdhosts_answer, etcdhosts_free, etcdhosts_lookup, etcdhosts_new, etcdhosts_result,
+    etcdhosts_status,
+};
+use etcdhosts::hosts;
+use etcdhosts::Zones;
 use libfuzzer_sys::fuzz_target;
 
 const ZONE_SETS: &[&[&str]] = &[&["."], &["example.org."], &["example.org.", "a."], &["Org"]];
@@ -54,24 +57,41 @@ fuzz_target!(|data: &[u8]| {
     if text.len() > 64 << 10 {
         return;
     }
-    let text = String::from_utf8_lossy(text);
     let zones = ZONE_SETS[selector as usize % ZONE_SETS.len()];
     let no_reverse = selector & 0x10 != 0;
     let ttl = if selector & 0x20 != 0 { 1 } else { 65535 };
-    let config = format!(
-        r#"{{"endpoints":["http://127.0.0.1:1"],"timeout_ms":1,"ttl":{ttl},"zones":{},"no_reverse":{no_reverse},"inline":{}}}"#,
+    let snapshot =
+        std::env::temp_dir().join(format!("etcdhosts-fuzz-{}.hosts", std::process::id()));
+    std::fs::write(&snapshot, text).unwrap();
+    let block = format!(
+        r#"{{"zones":{},"lines":[["endpoint","http://127.0.0.1:1"],["timeout","1ms"],["ttl","{ttl}"],["snapshot",{}]{}]}}"#,
         serde_json_list(zones),
-        json_string(&text)
+        json_string(&snapshot.display().to_string()),
+        if no_reverse { r#",["no_reverse"]"# } else { "" }
     );
     let mut err = [0u8; 512];
+    let mut h = std::ptr::null_mut();
     // SAFETY: pointers and lengths of live buffers.
-    let h = unsafe { etcdhosts_new(config.as_ptr(), config.len(), err.as_mut_ptr(), err.len()) };
-    assert!(!h.is_null(), "{}", String::from_utf8_lossy(&err));
+    let result = unsafe {
+        etcdhosts_new(
+            block.as_ptr(),
+            block.len(),
+            &mut h,
+            err.as_mut_ptr(),
+            err.len(),
+        )
+    };
+    assert!(
+        result == etcdhosts_result::ETCDHOSTS_RESULT_OK,
+        "{}",
+        String::from_utf8_lossy(&err)
+    );
 
-    let lookup = |qname: &[u8], qtype: u16| -> (etcdhosts_status, Vec<u8>) {
+    // (status, TTL, records) of a query, retried with a larger buffer as the Go shim does.
+    let lookup = |qname: &[u8], qtype: u16| -> (etcdhosts_status, u32, Vec<u8>) {
         let mut out = vec![0u8; 64];
         loop {
-            let mut written = 0;
+            let mut answer = etcdhosts_answer::default();
             // SAFETY: live handle, buffers of the stated lengths.
             let status = unsafe {
                 etcdhosts_lookup(
@@ -81,22 +101,22 @@ fuzz_target!(|data: &[u8]| {
                     qtype,
                     out.as_mut_ptr(),
                     out.len(),
-                    &mut written,
+                    &mut answer,
                 )
             };
             if status == etcdhosts_status::ETCDHOSTS_BUFFER_TOO_SMALL {
-                assert!(written > out.len());
-                out = vec![0u8; written];
+                assert!(answer.len > out.len());
+                out = vec![0u8; answer.len];
                 continue;
             }
             assert_ne!(status, etcdhosts_status::ETCDHOSTS_PANIC);
-            out.truncate(written);
-            return (status, out);
+            out.truncate(answer.len);
+            return (status, answer.ttl, out);
         }
     };
 
     let zones_parsed = Zones::new(zones);
-    let (records, _) = hosts::parse_records(text.as_bytes(), &zones_parsed);
+    let (records, _) = hosts::parse_records(text, &zones_parsed);
     // What the parser says each name and each address should answer.
     let mut by_name: BTreeMap<&str, (BTreeSet<Vec<u8>>, BTreeSet<Vec<u8>>)> = BTreeMap::new();
     let mut by_addr: BTreeMap<IpAddr, BTreeSet<&str>> = BTreeMap::new();
@@ -111,18 +131,18 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let answer_set = |out: &[u8], size: usize| -> Vec<Vec<u8>> {
-        out[8..].chunks(size).map(<[u8]>::to_vec).collect()
+        out.chunks(size).map(<[u8]>::to_vec).collect()
     };
     for (name, (v4, v6)) in by_name.iter().take(200) {
         for (qtype, want, size) in [(1u16, v4, 4usize), (28, v6, 16)] {
-            let (status, out) = lookup(name.as_bytes(), qtype);
+            let (status, answer_ttl, out) = lookup(name.as_bytes(), qtype);
             if want.is_empty() {
                 // The name exists with the other family only: NODATA, not a wildcard's answer.
                 assert_eq!(status, etcdhosts_status::ETCDHOSTS_NODATA, "{name} {qtype}");
                 continue;
             }
             assert_eq!(status, etcdhosts_status::ETCDHOSTS_ANSWER, "{name} {qtype}");
-            assert_eq!(u32::from_le_bytes(out[..4].try_into().unwrap()), ttl);
+            assert_eq!(answer_ttl, ttl);
             let got = answer_set(&out, size);
             let got_set: BTreeSet<Vec<u8>> = got.iter().cloned().collect();
             assert_eq!(
@@ -143,7 +163,7 @@ fuzz_target!(|data: &[u8]| {
             if !zones_parsed.contains(fqdn.as_bytes()) {
                 break;
             }
-            let (status, _) = lookup(fqdn.as_bytes(), 1);
+            let (status, _, _) = lookup(fqdn.as_bytes(), 1);
             assert!(
                 !matches!(
                     status,
@@ -154,14 +174,14 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     for (addr, names) in by_addr.iter().take(100) {
-        let (status, out) = lookup(reverse_name(*addr).as_bytes(), 12);
+        let (status, _, out) = lookup(reverse_name(*addr).as_bytes(), 12);
         if no_reverse {
             assert_eq!(status, etcdhosts_status::ETCDHOSTS_NOT_MINE);
             continue;
         }
         assert_eq!(status, etcdhosts_status::ETCDHOSTS_ANSWER, "PTR {addr}");
         let mut got = Vec::new();
-        let mut rest = &out[8..];
+        let mut rest = &out[..];
         while let Some((&n, tail)) = rest.split_first() {
             got.push(
                 std::str::from_utf8(&tail[..n as usize])

@@ -3,8 +3,17 @@
 
 use super::*;
 
+/// Every name, TTL 3600, PTRs on.
+fn options(zones: &[&str]) -> TableOptions {
+    TableOptions {
+        zones: Zones::new(zones),
+        ttl: 3600,
+        no_reverse: false,
+    }
+}
+
 fn table(text: &str) -> Table {
-    Table::from_texts(TableOptions::default(), &[text.as_bytes()], 7)
+    Table::from_texts(options(&[]), &[text.as_bytes()], 7)
 }
 
 fn v4(t: &Table, name: &str) -> Vec<String> {
@@ -219,16 +228,14 @@ reload 5s
 timeout 3600
 ";
 
-/// Runs a query and decodes the answer: (outcome, ttl, serial, records as strings).
+/// Runs a query and decodes the answer: (outcome, ttl, SOA serial or 0, records as
+/// strings).
 fn query(t: &Table, qname: &str, qtype: u16) -> (Outcome, u32, u32, Vec<String>) {
     let mut out = [0u8; 512];
-    let (outcome, n) = t.lookup(qname.as_bytes(), qtype, &mut out);
-    if n < OUT_HEADER_LEN || matches!(outcome, Outcome::BufferTooSmall(_)) {
-        return (outcome, 0, 0, vec![]);
-    }
-    let ttl = u32::from_le_bytes(out[0..4].try_into().unwrap());
-    let serial = u32::from_le_bytes(out[4..8].try_into().unwrap());
-    let body = &out[OUT_HEADER_LEN..n];
+    let answer = t.lookup(qname.as_bytes(), qtype, &mut out);
+    let (outcome, ttl) = (answer.outcome, answer.ttl);
+    let serial = answer.soa.map_or(0, |soa| soa.serial);
+    let body = &out[..answer.len.min(out.len())];
     let records = match (outcome, qtype) {
         (Outcome::Answer, TYPE_A) => body
             .chunks(4)
@@ -260,10 +267,9 @@ const TYPE_TXT: u16 = 16;
 fn lookup_cases_of_hosts_test() {
     let t = table(HOSTS_EXAMPLE);
     let answer = |q: &str, ty: u16, want: &[&str]| {
-        let (o, ttl, serial, recs) = query(&t, q, ty);
+        let (o, ttl, _, recs) = query(&t, q, ty);
         assert_eq!(o, Outcome::Answer, "{q} {ty}");
         assert_eq!(ttl, 3600);
-        assert_eq!(serial, 7);
         assert_eq!(recs, want, "{q} {ty}");
     };
     answer("example.org.", TYPE_A, &["10.0.0.1"]);
@@ -331,10 +337,7 @@ fn exact_name_wins_over_wildcard() {
 
 #[test]
 fn empty_non_terminals_and_zone_apexes_exist() {
-    let opts = TableOptions {
-        zones: Zones::new(&["example.org.", "example.net."]),
-        ..TableOptions::default()
-    };
+    let opts = options(&["example.org.", "example.net."]);
     let t = Table::from_texts(
         opts,
         &[b"10.0.0.1 a.b.c.example.org
@@ -387,10 +390,7 @@ fn queries_are_case_insensitive_and_need_no_trailing_dot() {
 
 #[test]
 fn zones_limit_names_but_not_ptr() {
-    let opts = TableOptions {
-        zones: Zones::new(&["example.org."]),
-        ..TableOptions::default()
-    };
+    let opts = options(&["example.org."]);
     let t = Table::from_texts(opts, &[b"10.0.0.1 a.example.org b.other.org\n"], 1);
     assert_eq!(query(&t, "a.example.org.", TYPE_A).0, Outcome::Answer);
     assert_eq!(query(&t, "b.other.org.", TYPE_A).0, Outcome::NotMine);
@@ -417,7 +417,7 @@ fn unknown_ptr_and_no_reverse_are_not_mine() {
 
     let opts = TableOptions {
         no_reverse: true,
-        ..TableOptions::default()
+        ..options(&[])
     };
     let t = Table::from_texts(opts, &[b"10.0.0.1 a\n"], 1);
     assert_eq!(
@@ -431,7 +431,7 @@ fn unknown_ptr_and_no_reverse_are_not_mine() {
 fn ttl_applies_and_negative_ttl_is_capped() {
     let opts = TableOptions {
         ttl: 10,
-        ..TableOptions::default()
+        ..options(&[])
     };
     let t = Table::from_texts(opts, &[b"10.0.0.1 a\n"], 3);
     assert_eq!(query(&t, "a.", TYPE_A).1, 10);
@@ -445,22 +445,20 @@ fn buffer_too_small_reports_the_size_needed() {
     let text: String = (0..100).map(|i| format!("10.0.{i}.1 big\n")).collect();
     let t = table(&text);
     let mut small = [0u8; 64];
-    let (o, n) = t.lookup(b"big.", TYPE_A, &mut small);
-    assert_eq!(o, Outcome::BufferTooSmall(8 + 400));
-    assert_eq!(n, 408);
-    let mut big = vec![0u8; n];
-    assert_eq!(t.lookup(b"big.", TYPE_A, &mut big), (Outcome::Answer, 408));
-    let mut tiny = [0u8; 4];
-    assert_eq!(
-        t.lookup(b"nope.", TYPE_A, &mut tiny).0,
-        Outcome::BufferTooSmall(8)
-    );
+    let answer = t.lookup(b"big.", TYPE_A, &mut small);
+    assert_eq!((answer.outcome, answer.len), (Outcome::BufferTooSmall, 400));
+    let mut big = vec![0u8; answer.len];
+    let answer = t.lookup(b"big.", TYPE_A, &mut big);
+    assert_eq!((answer.outcome, answer.len), (Outcome::Answer, 400));
+    // A negative answer writes no records: no buffer needed.
+    let answer = t.lookup(b"nope.", TYPE_A, &mut []);
+    assert_eq!((answer.outcome, answer.len), (Outcome::NxDomain, 0));
 }
 
 #[test]
 fn inline_and_etcd_texts_merge() {
     let t = Table::from_texts(
-        TableOptions::default(),
+        options(&[]),
         &[
             b"10.0.0.1 shared\n",
             b"10.0.0.2 shared\n10.0.0.3 inline-only\n",
@@ -490,4 +488,34 @@ fn hostile_qnames_do_not_panic() {
             let _ = t.lookup(q, ty, &mut out);
         }
     }
+}
+
+#[test]
+fn the_lookup_names_the_zone_and_the_soa_of_a_negative_answer() {
+    let opts = TableOptions {
+        ttl: 20,
+        ..options(&["example.org.", "sub.example.org."])
+    };
+    let t = Table::from_texts(opts, &[b"10.0.0.1 a.sub.example.org\n"], 42);
+    let mut out = [0u8; 64];
+    let answer = t.lookup(b"A.Sub.example.org.", TYPE_A, &mut out);
+    assert_eq!(
+        answer,
+        Answer {
+            outcome: Outcome::Answer,
+            ttl: 20,
+            zone: Some(1),
+            len: 4,
+            soa: None
+        }
+    );
+    let answer = t.lookup(b"nope.example.org.", TYPE_A, &mut out);
+    assert_eq!((answer.outcome, answer.zone), (Outcome::NxDomain, Some(0)));
+    assert_eq!((answer.ttl, answer.soa), (20, Some(Soa::new(20, 42))));
+    let answer = t.lookup(b"1.0.0.10.in-addr.arpa.", TYPE_PTR, &mut out);
+    assert_eq!((answer.outcome, answer.zone), (Outcome::Answer, None));
+    assert_eq!(
+        t.lookup(b"a.example.net.", TYPE_A, &mut out),
+        Answer::not_mine()
+    );
 }
