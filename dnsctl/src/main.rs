@@ -39,6 +39,8 @@ nothing is written) and then committed only if nobody else changed the key in
 the meantime, so two operators never silently overwrite each other.";
 
 const GLOBAL: &str = "Global options";
+const CONNECTION: &str =
+    "Connection (as etcdctl; each wins over its variable, which wins over the config)";
 
 /// The git commit this dnsctl was built from: build.sh sets `ETCDHOSTS_GIT_COMMIT`
 /// when it runs cargo; a plain `cargo build` says "unknown".
@@ -54,8 +56,10 @@ fn version() -> &'static str {
 }
 
 const AFTER_HELP: &str = "\
-Config: --config FILE, else $DNSCTL_CONFIG, else ~/.dnsctl.yaml (`dnsctl config`
-prints an example).
+Connection: the flags above, else the ETCDCTL_* variables etcdctl reads (and
+ETCDCTL_PASSWORD for the password), else the config file: --config FILE, else
+$DNSCTL_CONFIG, else ~/.dnsctl.yaml if it exists (`dnsctl config` prints an
+example). With --endpoints or ETCDCTL_ENDPOINTS no config file is needed.
 
 Exit codes: 0 ok; 1 etcd or I/O error (unreachable, authentication, permission,
 too large); 2 usage; 3 config; 4 invalid hosts data, nothing written; 5 conflict:
@@ -77,9 +81,36 @@ struct Cli {
     #[arg(short = 'c', long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     config: Option<PathBuf>,
 
-    /// Use this etcd key instead of the config's `dnskey`
+    /// The etcd key holding the hosts file [env: DNSCTL_HOSTS_KEY; config: dnskey; default:
+    /// /etcdhosts]
     #[arg(long, global = true, value_name = "KEY", help_heading = GLOBAL)]
+    hosts_key: Option<String>,
+
+    /// etcd endpoints, comma-separated [env: ETCDCTL_ENDPOINTS; config: etcd.endpoints]
+    #[arg(long, global = true, value_name = "URLS", help_heading = CONNECTION)]
+    endpoints: Option<String>,
+
+    /// CA certificate that verifies etcd [env: ETCDCTL_CACERT; config: etcd.ca]
+    #[arg(long, global = true, value_name = "FILE", help_heading = CONNECTION)]
+    cacert: Option<String>,
+
+    /// Client certificate for TLS [env: ETCDCTL_CERT; config: etcd.cert]
+    #[arg(long, global = true, value_name = "FILE", help_heading = CONNECTION)]
+    cert: Option<String>,
+
+    /// Client certificate's key for TLS [env: ETCDCTL_KEY; config: etcd.key]
+    #[arg(long, global = true, value_name = "FILE", help_heading = CONNECTION)]
     key: Option<String>,
+
+    /// etcd user name; the password comes from ETCDCTL_PASSWORD, else a prompt [env:
+    /// ETCDCTL_USER (NAME or NAME:PASSWORD); config: etcd.username]
+    #[arg(long, global = true, value_name = "NAME", help_heading = CONNECTION)]
+    user: Option<String>,
+
+    /// How long to wait for etcd, e.g. 5s or 500ms [env: ETCDCTL_DIAL_TIMEOUT; config:
+    /// etcd.timeout; default: 5s]
+    #[arg(long, global = true, value_name = "DURATION", help_heading = CONNECTION)]
+    dial_timeout: Option<String>,
 
     /// Prefix keys: work on one fragment (its key, or a name under the prefix)
     #[arg(long, global = true, value_name = "KEY", help_heading = GLOBAL)]
@@ -229,7 +260,7 @@ reach it from other hosts (its session cookies are Secure).",
 /// What every command gets: how to connect, and what to print how.
 pub struct Opts {
     config: Option<PathBuf>,
-    key: Option<String>,
+    flags: config::Flags,
     fragment: Option<String>,
     pub out: Out,
 }
@@ -242,17 +273,22 @@ pub struct Ctx {
 }
 
 impl Opts {
-    pub async fn connect(self) -> Result<Ctx> {
-        Ok(self.connect_with_settings().await?.0)
+    /// The settings from the flags, the environment and the config file.
+    pub fn settings(&self) -> Result<config::Settings> {
+        config::settings(
+            self.config.as_deref(),
+            self.flags.clone(),
+            &config::process_env,
+        )
     }
 
-    /// Like [`Opts::connect`], also returning the config's `serve:` section.
-    pub async fn connect_with_settings(self) -> Result<(Ctx, config::Serve)> {
-        let path = config::default_path(self.config.as_deref())?;
-        let mut settings = config::load(&path)?;
-        if let Some(key) = self.key.filter(|k| !k.is_empty()) {
-            settings.etcd.key = key;
-        }
+    pub async fn connect(self) -> Result<Ctx> {
+        let settings = self.settings()?;
+        self.connect_with(settings).await
+    }
+
+    /// Connects with settings already read (the console reads them first, to check them).
+    pub async fn connect_with(self, settings: config::Settings) -> Result<Ctx> {
         let key = settings.etcd.key.clone();
         let target = match self.fragment {
             None => Target {
@@ -284,12 +320,11 @@ impl Opts {
             }
         };
         let store = Store::connect(settings.etcd).await?;
-        let ctx = Ctx {
+        Ok(Ctx {
             store,
             target,
             out: self.out,
-        };
-        Ok((ctx, settings.serve))
+        })
     }
 }
 
@@ -302,7 +337,15 @@ async fn main() {
     let cli = Cli::parse();
     let opts = Opts {
         config: cli.config,
-        key: cli.key,
+        flags: config::Flags {
+            endpoints: cli.endpoints,
+            cacert: cli.cacert,
+            cert: cli.cert,
+            key: cli.key,
+            user: cli.user,
+            dial_timeout: cli.dial_timeout,
+            hosts_key: cli.hosts_key,
+        },
         fragment: cli.fragment,
         out: Out::new(cli.output, cli.color),
     };

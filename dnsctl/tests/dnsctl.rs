@@ -287,7 +287,7 @@ fn upload_dump_version_history_diff_rollback() {
     env.run(&["dump", backup.to_str().unwrap()]).ok();
     assert_eq!(std::fs::read_to_string(&backup).unwrap(), v1);
     // A missing key never clobbers an existing backup.
-    env.run(&["--key", "/nope", "dump", backup.to_str().unwrap()])
+    env.run(&["--hosts-key", "/nope", "dump", backup.to_str().unwrap()])
         .fails(6, "/nope does not exist");
     assert_eq!(std::fs::read_to_string(&backup).unwrap(), v1);
 
@@ -475,8 +475,16 @@ fn add_and_del_edit_minimally() {
         .fails(4, "line 2: invalid address \"broken\"");
     assert_eq!(get(&etcd, "/etcdhosts").unwrap().1, rev);
     let j = Env::for_etcd(&etcd, "/etcdhosts");
-    j.run(&["-o", "json", "--key", "/other", "add", "x", "10.1.1.1"])
-        .ok();
+    j.run(&[
+        "-o",
+        "json",
+        "--hosts-key",
+        "/other",
+        "add",
+        "x",
+        "10.1.1.1",
+    ])
+    .ok();
     assert_eq!(value(&etcd, "/other"), "10.1.1.1 x\n");
 }
 
@@ -994,4 +1002,156 @@ fn edit_survives_an_etcd_restart_and_keeps_the_text_when_etcd_is_gone() {
         std::fs::read_to_string(kept_path(&r.stderr)).unwrap(),
         "10.0.0.1 web\n10.0.0.2 new\n10.0.0.2 new\n"
     );
+}
+
+/// The variables dnsctl reads for its connection, cleared for every run of [`no_config`].
+const CONNECTION_ENV: [&str; 9] = [
+    "ETCDCTL_ENDPOINTS",
+    "ETCDCTL_CACERT",
+    "ETCDCTL_CERT",
+    "ETCDCTL_KEY",
+    "ETCDCTL_USER",
+    "ETCDCTL_PASSWORD",
+    "ETCDCTL_DIAL_TIMEOUT",
+    "DNSCTL_HOSTS_KEY",
+    "DNSCTL_CONFIG",
+];
+
+/// dnsctl with `home` as $HOME (no ~/.dnsctl.yaml unless the test writes one), only the
+/// given connection variables, and stdin not a terminal.
+fn no_config(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env("HOME", home).stdin(Stdio::null());
+    for name in CONNECTION_ENV {
+        cmd.env_remove(name);
+    }
+    cmd.envs(env.iter().copied());
+    Run::from(cmd.output().unwrap())
+}
+
+#[test]
+fn etcdctl_flags_and_variables_work_without_a_config_file() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let certs = Arc::new(Certs::new());
+    let tls_etcd = Etcd::start_with(EtcdOptions {
+        tls: Some(certs.clone()),
+        ..EtcdOptions::default()
+    });
+    let (ca, cert, key) = (
+        certs.ca.to_str().unwrap(),
+        certs.client_cert.to_str().unwrap(),
+        certs.client_key.to_str().unwrap(),
+    );
+    let dead = format!("https://127.0.0.1:{}", free_port());
+
+    // The etcdctl variables alone: TLS with a client certificate, the hosts key.
+    let env = [
+        ("ETCDCTL_ENDPOINTS", format!("{dead},{}", tls_etcd.url)),
+        ("ETCDCTL_CACERT", ca.to_string()),
+        ("ETCDCTL_CERT", cert.to_string()),
+        ("ETCDCTL_KEY", key.to_string()),
+        ("DNSCTL_HOSTS_KEY", "/fleet".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    no_config(home, &["add", "a.example.org", "10.0.0.1"], &env).ok();
+    assert_eq!(value(&tls_etcd, "/fleet"), "10.0.0.1 a.example.org\n");
+
+    // The same with flags; --key is the TLS key now, --hosts-key the etcd key.
+    let flags = [
+        "--endpoints",
+        &tls_etcd.url,
+        "--cacert",
+        ca,
+        "--cert",
+        cert,
+        "--key",
+        key,
+        "--hosts-key",
+        "/fleet",
+    ];
+    let dump = |extra: &[&str], env: &[(&str, &str)]| {
+        let args: Vec<&str> = flags.iter().chain(extra).copied().collect();
+        no_config(home, &args, env)
+    };
+    assert_eq!(dump(&["dump"], &[]).ok().stdout, "10.0.0.1 a.example.org\n");
+    // A certificate without its key is a config error that names the flag.
+    no_config(
+        home,
+        &["--endpoints", &tls_etcd.url, "--cert", cert, "dump"],
+        &[],
+    )
+    .fails(3, "--cert is set alone");
+
+    // Precedence: a flag over its variable over the config file.
+    std::fs::write(
+        home.join(".dnsctl.yaml"),
+        format!("dnskey: /fleet\netcd:\n  endpoints: [{dead}]\n  ca: {ca}\n"),
+    )
+    .unwrap();
+    let good = [
+        ("ETCDCTL_ENDPOINTS", tls_etcd.url.as_str()),
+        ("ETCDCTL_CERT", cert),
+        ("ETCDCTL_KEY", key),
+    ];
+    // The file's dead endpoint loses to the variable; the file's key and CA still apply.
+    let r = no_config(home, &["dump"], &good).ok();
+    assert_eq!(r.stdout, "10.0.0.1 a.example.org\n");
+    // The flag's dead endpoint wins over the variable's good one.
+    no_config(home, &["--endpoints", &dead, "dump"], &good).fails(1, "etcd is unreachable");
+    // The variable's key wins over the file's dnskey, and the flag over the variable.
+    let mut other = good.to_vec();
+    other.push(("DNSCTL_HOSTS_KEY", "/other"));
+    no_config(home, &["dump"], &other).fails(6, "/other");
+    let r = no_config(home, &["--hosts-key", "/fleet", "dump"], &other).ok();
+    assert_eq!(r.stdout, "10.0.0.1 a.example.org\n");
+    std::fs::remove_file(home.join(".dnsctl.yaml")).unwrap();
+
+    // Nothing says where etcd is: a config error that names every way to say it.
+    no_config(home, &["dump"], &[])
+        .fails(3, "pass --endpoints or set ETCDCTL_ENDPOINTS")
+        .fails(3, "no config file at");
+
+    // ETCDCTL_DIAL_TIMEOUT bounds the wait for an etcd that never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let timeout = [
+        ("ETCDCTL_ENDPOINTS", silent_url.as_str()),
+        ("ETCDCTL_DIAL_TIMEOUT", "1s"),
+    ];
+    no_config(home, &["dump"], &timeout).fails(1, "no answer within 1s");
+
+    // Authentication: the user from --user or ETCDCTL_USER, the password from
+    // ETCDCTL_PASSWORD (or NAME:PASSWORD in ETCDCTL_USER), never from the command line.
+    let etcd = Etcd::start();
+    etcd.put("/etcdhosts", "10.0.0.1 a\n");
+    etcd.enable_auth("rootpw", "readerpw", "/etcdhosts");
+    let url = etcd.url.as_str();
+    let at = |more: &[(&'static str, &'static str)]| {
+        let mut env = vec![("ETCDCTL_ENDPOINTS", url)];
+        env.extend_from_slice(more);
+        env
+    };
+    let r = no_config(
+        home,
+        &["--user", "reader", "dump"],
+        &at(&[("ETCDCTL_PASSWORD", "readerpw")]),
+    );
+    assert_eq!(r.ok().stdout, "10.0.0.1 a\n");
+    no_config(home, &["dump"], &at(&[("ETCDCTL_USER", "reader:readerpw")])).ok();
+    no_config(
+        home,
+        &["dump"],
+        &at(&[("ETCDCTL_USER", "reader"), ("ETCDCTL_PASSWORD", "x")]),
+    )
+    .fails(1, "etcd authentication failed for user \"reader\"");
+    no_config(home, &["--user", "root", "add", "b", "10.0.0.2"], &at(&[]))
+        .fails(3, "no password: set ETCDCTL_PASSWORD");
+    no_config(
+        home,
+        &["--user", "root:rootpw", "add", "b", "10.0.0.2"],
+        &at(&[]),
+    )
+    .fails(2, "a password on the command line");
+    assert_eq!(value(&etcd, "/etcdhosts"), "10.0.0.1 a\n");
 }
