@@ -23,7 +23,7 @@ mod write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 
 use crate::error::{fail, Code, Result};
 use crate::output::{ColorChoice, Format, Out};
@@ -255,6 +255,20 @@ reach it from other hosts (its session cookies are Secure).",
         #[arg(long)]
         hash_password: bool,
     },
+
+    /// Print a shell completion script: bash, zsh, fish (and elvish, powershell)
+    #[command(after_help = "\
+Examples:
+  dnsctl completion bash > /etc/bash_completion.d/dnsctl
+  dnsctl completion zsh > /usr/local/share/zsh/site-functions/_dnsctl
+  dnsctl completion fish > ~/.config/fish/completions/dnsctl.fish")]
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print dnsctl's man page (roff): dnsctl man > dnsctl.1; man ./dnsctl.1
+    Man,
 }
 
 /// What every command gets: how to connect, and what to print how.
@@ -328,6 +342,17 @@ impl Opts {
     }
 }
 
+/// The man page: the top-level help, then each command's.
+fn man(out: &Out) -> Result<()> {
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command())
+        .render(&mut page)
+        .map_err(|e| {
+            error::Failure::new(Code::Error, format!("cannot render the man page: {e}"))
+        })?;
+    out.write(&page)
+}
+
 // One runtime for the whole process. A command runs on main's own thread (the runtime's
 // `block_on`), so it may wait for the operator (the editor, a question) without stalling
 // the etcd connection, whose tasks run on the workers. Two workers: the console's requests
@@ -351,6 +376,12 @@ async fn main() {
     };
     let result = match cli.command {
         Command::Config => opts.out.print(config::EXAMPLE),
+        Command::Completion { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "dnsctl", &mut script);
+            opts.out.write(&script)
+        }
+        Command::Man => man(&opts.out),
         Command::Validate { file } => validate::run(&opts.out, &file),
         Command::Dump { file, rev } => dump::run(opts, file, rev).await,
         Command::Upload {

@@ -1155,3 +1155,44 @@ fn etcdctl_flags_and_variables_work_without_a_config_file() {
     .fails(2, "a password on the command line");
     assert_eq!(value(&etcd, "/etcdhosts"), "10.0.0.1 a\n");
 }
+
+#[test]
+fn completion_scripts_and_the_man_page() {
+    let run = |args: &[&str]| Run::from(Command::new(BIN).args(args).output().unwrap());
+    let bash = run(&["completion", "bash"]).ok().stdout;
+    assert!(bash.contains("complete -F _dnsctl"), "{bash}");
+    // A script bash cannot parse would break every shell that sources it.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("dnsctl.bash");
+    std::fs::write(&script, &bash).unwrap();
+    let parsed = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(parsed.success(), "bash -n {}", script.display());
+    let zsh = run(&["completion", "zsh"]).ok().stdout;
+    assert!(zsh.starts_with("#compdef dnsctl"), "{zsh}");
+    let fish = run(&["completion", "fish"]).ok().stdout;
+    assert!(fish.contains("complete -c dnsctl"), "{fish}");
+    for (shell, script) in [("bash", &bash), ("zsh", &zsh), ("fish", &fish)] {
+        for word in ["hosts-key", "endpoints", "upload"] {
+            assert!(
+                script.contains(word),
+                "{word} not in the {shell} completion"
+            );
+        }
+    }
+    run(&["completion", "tcsh"]).fails(2, "invalid value 'tcsh'");
+
+    let man = run(&["man"]).ok().stdout;
+    assert!(man.contains(".TH dnsctl 1"), "{man}");
+    for text in [
+        "\\-\\-endpoints",
+        "ETCDCTL_PASSWORD",
+        "\\-\\-hosts\\-key",
+        "Exit codes",
+    ] {
+        assert!(man.contains(text), "{text} not in {man}");
+    }
+}
