@@ -9,6 +9,7 @@ mod dump;
 mod edit;
 mod error;
 mod history;
+mod lookup;
 mod output;
 mod records;
 mod rollback;
@@ -149,11 +150,34 @@ enum Command {
         rev: Option<i64>,
     },
 
+    /// The records for NAME and the A/AAAA answers (wildcards included), or the PTR
+    /// answers for an IP
+    #[command(
+        after_help = "Examples:\n  dnsctl get web.example.org\n  dnsctl get 10.0.0.1\n  dnsctl -o json get x.apps.example.org"
+    )]
+    Get {
+        /// A host name, or an IPv4 or IPv6 address
+        #[arg(value_name = "NAME|IP")]
+        query: String,
+    },
+
+    /// List the names with their addresses, all or those matching PATTERN
+    #[command(after_help = "Examples:\n  dnsctl list\n  dnsctl list '*.lab.example.org'")]
+    List {
+        /// A glob on whole names: * any characters (dots too), ? one character
+        pattern: Option<String>,
+    },
+
     /// Replace the hosts file with FILE ('-' for stdin), e.g. to restore a backup
-    #[command(after_help = "Example:\n  dnsctl upload hosts.bak")]
+    #[command(
+        after_help = "Examples:\n  dnsctl upload hosts.bak\n  dnsctl upload --dry-run new.hosts"
+    )]
     Upload {
         /// The hosts file to upload ('-' for stdin)
         file: PathBuf,
+        /// Print the diff against what etcd holds and write nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
         /// Write only if the key was last changed at revision N (as `dnsctl version`
         /// showed), so a change made since is never overwritten
         #[arg(long, value_name = "N")]
@@ -386,8 +410,11 @@ async fn main() {
         Command::Dump { file, rev } => dump::run(opts, file, rev).await,
         Command::Upload {
             file,
+            dry_run,
             expect_revision,
-        } => upload::run(opts, &file, expect_revision).await,
+        } => upload::run(opts, &file, expect_revision, dry_run).await,
+        Command::Get { query } => lookup::get(opts, &query).await,
+        Command::List { pattern } => lookup::list(opts, pattern.as_deref()).await,
         Command::Edit { yes } => edit::run(opts, yes).await,
         Command::Version => version::run(opts).await,
         Command::Diff { rev1, rev2 } => diff::run(opts, rev1, rev2).await,

@@ -192,8 +192,21 @@ fn help_config_and_offline_validate() {
     };
     let help = bare(&["--help"]).ok().stdout;
     for command in [
-        "config", "dump", "upload", "edit", "version", "validate", "diff", "history", "rollback",
-        "add", "del",
+        "config",
+        "dump",
+        "upload",
+        "edit",
+        "version",
+        "validate",
+        "diff",
+        "history",
+        "rollback",
+        "add",
+        "del",
+        "get",
+        "list",
+        "completion",
+        "man",
     ] {
         assert!(
             help.contains(&format!("\n  {command} ")),
@@ -1176,7 +1189,7 @@ fn completion_scripts_and_the_man_page() {
     let fish = run(&["completion", "fish"]).ok().stdout;
     assert!(fish.contains("complete -c dnsctl"), "{fish}");
     for (shell, script) in [("bash", &bash), ("zsh", &zsh), ("fish", &fish)] {
-        for word in ["hosts-key", "endpoints", "upload"] {
+        for word in ["hosts-key", "endpoints", "upload", "list", "dry-run"] {
             assert!(
                 script.contains(word),
                 "{word} not in the {shell} completion"
@@ -1195,4 +1208,111 @@ fn completion_scripts_and_the_man_page() {
     ] {
         assert!(man.contains(text), "{text} not in {man}");
     }
+}
+
+#[test]
+fn get_list_and_upload_dry_run() {
+    let etcd = Etcd::start();
+    let text = "# office\n10.0.0.1 web.example.org www.example.org\nfd00::1 web.example.org\n\
+                10.0.0.7 *.apps.example.org\n10.0.0.8 db.lab.example.org\n";
+    let revision = etcd.put("/etcdhosts", text);
+    let env = Env::for_etcd(&etcd, "/etcdhosts");
+
+    let r = env.run(&["get", "web.example.org"]).ok();
+    assert_eq!(
+        r.stdout,
+        "line 2: 10.0.0.1 web.example.org www.example.org\nline 3: fd00::1 web.example.org\n\
+         web.example.org\tA\t10.0.0.1\nweb.example.org\tAAAA\tfd00::1\n"
+    );
+    let r = env.run(&["get", "x.apps.example.org"]).ok();
+    assert_eq!(
+        r.stdout,
+        "line 4: 10.0.0.7 *.apps.example.org\n\
+         (no record names x.apps.example.org: *.apps.example.org answers)\n\
+         x.apps.example.org\tA\t10.0.0.7\n"
+    );
+    let j = env.run(&["-o", "json", "get", "10.0.0.1"]).ok().json();
+    assert_eq!(
+        j["ptr"],
+        serde_json::json!(["web.example.org.", "www.example.org."])
+    );
+    env.run(&["get", "a.b.apps.example.org"])
+        .fails(6, "no record for a.b.apps.example.org in /etcdhosts");
+    env.run(&["get", "bad name"])
+        .fails(2, "neither a host name nor an IP address");
+
+    assert_eq!(
+        env.run(&["list"]).ok().stdout,
+        "*.apps.example.org  10.0.0.7\ndb.lab.example.org  10.0.0.8\n\
+         web.example.org     10.0.0.1 fd00::1\nwww.example.org     10.0.0.1\n"
+    );
+    assert_eq!(
+        env.run(&["list", "*.LAB.example.org"]).ok().stdout,
+        "db.lab.example.org  10.0.0.8\n"
+    );
+    let j = env.run(&["-o", "json", "list", "w*"]).ok().json();
+    assert_eq!(j.as_array().unwrap().len(), 2, "{j}");
+    assert_eq!(env.run(&["list", "nothing*"]).ok().stdout, "");
+
+    // --dry-run: the diff and the summary; nothing written (the revision did not move).
+    let new = env.file("new.hosts", &text.replace("10.0.0.8", "10.0.0.9"));
+    let r = env
+        .run(&["upload", "--dry-run", new.to_str().unwrap()])
+        .ok();
+    assert!(
+        r.stdout
+            .contains("-10.0.0.8 db.lab.example.org\n+10.0.0.9 db.lab.example.org\n"),
+        "{r:#?}"
+    );
+    assert!(r.stdout.contains("nothing written"), "{r:#?}");
+    let j = env
+        .run(&["-o", "json", "upload", "-n", new.to_str().unwrap()])
+        .ok()
+        .json();
+    assert_eq!(
+        (j["written"].as_bool(), j["revision"].as_i64()),
+        (Some(false), Some(revision))
+    );
+    assert_eq!(
+        (j["lines_added"].as_i64(), j["lines_removed"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let bad = env.file("bad.hosts", "10.0.0.300 x\n");
+    env.run(&["upload", "--dry-run", bad.to_str().unwrap()])
+        .fails(4, "invalid address");
+    assert_eq!(get(&etcd, "/etcdhosts"), Some((text.to_string(), revision)));
+    block_on(async {
+        let mut c = etcd.client().await.unwrap();
+        let now = c.get("/", None).await.unwrap().header().unwrap().revision();
+        assert_eq!(now, revision, "nothing at all was written");
+    });
+    // Without --dry-run the same upload writes.
+    env.run(&["upload", new.to_str().unwrap()]).ok();
+    assert!(value(&etcd, "/etcdhosts").contains("10.0.0.9 db.lab"));
+}
+
+/// The exit codes the README documents, one failure of each class.
+#[test]
+fn every_class_of_failure_has_its_exit_code() {
+    let etcd = Etcd::start();
+    let revision = etcd.put("/etcdhosts", "10.0.0.1 a.example.org\n");
+    let env = Env::for_etcd(&etcd, "/etcdhosts");
+    let home = tempfile::tempdir().unwrap();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let bad = env.file("bad.hosts", "10.0.0.1 a.example.org\nnot-an-address b\n");
+    let good = env.file("good.hosts", "10.0.0.2 b.example.org\n");
+    let (bad, good) = (bad.to_str().unwrap(), good.to_str().unwrap());
+    let stale = (revision - 1).to_string();
+
+    assert_eq!(env.run(&["get", "a.example.org"]).code, 0);
+    no_config(home.path(), &["--endpoints", &dead, "version"], &[]).fails(1, "etcd is unreachable");
+    env.run(&["--no-such-flag", "version"])
+        .fails(2, "--no-such-flag");
+    no_config(home.path(), &["version"], &[]).fails(3, "no etcd endpoint");
+    env.run(&["upload", bad]).fails(4, "line 2");
+    env.run(&["upload", "--expect-revision", &stale, good])
+        .fails(5, "nothing written");
+    env.run(&["--hosts-key", "/missing", "dump"])
+        .fails(6, "does not exist");
+    assert_eq!(get(&etcd, "/etcdhosts").unwrap().1, revision);
 }
