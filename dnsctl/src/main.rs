@@ -9,6 +9,7 @@ mod dump;
 mod edit;
 mod error;
 mod history;
+mod import;
 mod lookup;
 mod output;
 mod records;
@@ -182,6 +183,33 @@ enum Command {
         /// showed), so a change made since is never overwritten
         #[arg(long, value_name = "N")]
         expect_revision: Option<i64>,
+    },
+
+    /// Import dnsmasq configs, BIND zone files or hosts files: A/AAAA records are appended
+    #[command(
+        long_about = "\
+Import dnsmasq configs (address=, host-record=, the addn-hosts= files), BIND zone
+files (A and AAAA records; $ORIGIN, $TTL, relative names) or hosts files. Their
+records are appended to the hosts file (records it has already are left out),
+the diff is shown, and dnsctl asks before writing (--yes writes without asking;
+it is needed when stdin is not a terminal). Every entry that cannot be carried
+over exactly (CNAME, MX, TXT, dnsmasq's domain-and-all-subdomains matches, ...)
+is reported with its file, line and reason.",
+        after_help = "Examples:\n  dnsctl import --dry-run /etc/dnsmasq.conf\n  dnsctl import --format zone --yes db.example.org"
+    )]
+    Import {
+        /// The files to import
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The files' format [default: detected from each file's first entry]
+        #[arg(long, value_enum)]
+        format: Option<import::Format>,
+        /// Write without asking
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Print the report and the diff; write nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
     },
 
     /// Edit the hosts file in $VISUAL, else $EDITOR, else vi; upload it on save
@@ -413,6 +441,12 @@ async fn main() {
             dry_run,
             expect_revision,
         } => upload::run(opts, &file, expect_revision, dry_run).await,
+        Command::Import {
+            files,
+            format,
+            yes,
+            dry_run,
+        } => import::run(opts, &files, format, yes, dry_run).await,
         Command::Get { query } => lookup::get(opts, &query).await,
         Command::List { pattern } => lookup::list(opts, pattern.as_deref()).await,
         Command::Edit { yes } => edit::run(opts, yes).await,

@@ -1316,3 +1316,113 @@ fn every_class_of_failure_has_its_exit_code() {
         .fails(6, "does not exist");
     assert_eq!(get(&etcd, "/etcdhosts").unwrap().1, revision);
 }
+
+#[test]
+fn import_dnsmasq_zone_and_hosts_files_reporting_what_is_left_behind() {
+    let etcd = Etcd::start();
+    let before = "# fleet\n10.0.1.10 nas.office.example\n";
+    let revision = etcd.put("/etcdhosts", before);
+    let env = Env::for_etcd(&etcd, "/etcdhosts");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let import = |args: &[&str]| {
+        let mut all = vec!["import"];
+        all.extend_from_slice(args);
+        Run::from(env.command(&all).current_dir(&data).output().unwrap())
+    };
+    let files = ["dnsmasq.conf", "example.org.zone", "plain.hosts"];
+
+    let report = [
+        "dnsmasq.conf:4: address=/printer.office.example/10.0.1.5: dnsmasq also answers for \
+         every name under printer.office.example; imported as printer.office.example and \
+         *.printer.office.example, which covers one label only (a.printer.office.example, not \
+         b.a.printer.office.example)",
+        "dnsmasq.conf:5: address=/blocked.example/: answers NXDOMAIN (no address), which a \
+         hosts file cannot say",
+        "dnsmasq.conf:7: host-record=cam.office.example,10.0.1.11,300: TTL 300 not carried over \
+         (etcdhosts answers with the Corefile's ttl)",
+        "dnsmasq.conf:8: cname=files.office.example,nas.office.example: CNAME records are not \
+         served by etcdhosts (A, AAAA and PTR only)",
+        "dnsmasq.conf:9: mx-host=office.example,mail.office.example,10: MX records are not \
+         served by etcdhosts (A, AAAA and PTR only)",
+        "dnsmasq.conf:10: txt-record=office.example,\"v=spf1 -all\": TXT records are not served \
+         by etcdhosts (A, AAAA and PTR only)",
+        "dnsmasq.hosts:2: invalid address \"10.0.1.300\"",
+        "example.org.zone:11: mail.example.org MX: MX records are not served by etcdhosts (A, \
+         AAAA and PTR only)",
+        "example.org.zone:12: ftp.example.org CNAME: CNAME records are not served by etcdhosts \
+         (A, AAAA and PTR only)",
+        "example.org.zone:13: txt.example.org TXT: TXT records are not served by etcdhosts (A, \
+         AAAA and PTR only)",
+        "example.org.zone:14: *.apps.example.org A: a DNS wildcard answers any depth below \
+         apps.example.org; etcdhosts' covers one label only",
+        "example.org.zone:16: bad.example.org A: invalid address \"192.0.2.300\"",
+        "plain.hosts:5: invalid address \"not-an-ip\"",
+    ];
+    let reported = |r: &Run| -> Vec<String> {
+        r.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("dnsctl: import: "))
+            .map(str::to_string)
+            .collect()
+    };
+    // The records it has already (nas.office.example -> 10.0.1.10) are left out.
+    let imported = "# imported from dnsmasq.conf, example.org.zone, plain.hosts\n\
+                    10.0.1.5 printer.office.example\n\
+                    10.0.1.5 *.printer.office.example\n\
+                    10.0.1.10 nas\n\
+                    fd00::10 nas.office.example nas\n\
+                    10.0.1.11 cam.office.example\n\
+                    10.0.1.20 laptop.office.example laptop\n\
+                    192.0.2.1 example.org\n\
+                    192.0.2.53 ns1.example.org\n\
+                    192.0.2.10 www.example.org\n\
+                    2001:db8::10 www.example.org\n\
+                    192.0.2.99 *.apps.example.org\n\
+                    192.0.2.20 db.example.org\n\
+                    10.2.0.1 gw.lab.example gw\n\
+                    10.2.0.2 db.lab.example\n";
+    let diff: String = imported.lines().map(|l| format!("+{l}\n")).collect();
+
+    // Not on a terminal and without --yes: the report and the diff, nothing written.
+    let r = import(&files).fails(2, "pass --yes");
+    assert_eq!(reported(&r), report);
+    assert!(r.stdout.ends_with(&diff), "{r:#?}");
+    // --dry-run: the same, and exit 0.
+    let mut args = files.to_vec();
+    args.push("--dry-run");
+    let r = import(&args).ok();
+    assert_eq!(reported(&r), report);
+    assert!(r.stdout.contains("nothing written"), "{r:#?}");
+    assert_eq!(
+        get(&etcd, "/etcdhosts"),
+        Some((before.to_string(), revision))
+    );
+
+    args.pop();
+    args.push("--yes");
+    let r = import(&args).ok();
+    assert_eq!(reported(&r), report);
+    assert_eq!(value(&etcd, "/etcdhosts"), format!("{before}{imported}"));
+    // DNS answers as dnsctl get shows them: through the imported wildcard, one label deep.
+    let r = env.run(&["get", "x.printer.office.example"]).ok();
+    assert!(
+        r.stdout
+            .ends_with("x.printer.office.example\tA\t10.0.1.5\n"),
+        "{r:#?}"
+    );
+
+    // Imported again: nothing new, nothing written; the report as JSON for scripts.
+    let mut args = vec!["-o", "json", "import", "--yes"];
+    args.extend_from_slice(&files);
+    let r = Run::from(env.command(&args).current_dir(&data).output().unwrap()).ok();
+    let j = r.json();
+    assert_eq!(j["written"], false, "{j}");
+    assert_eq!(j["skipped"].as_array().unwrap().len(), report.len());
+    assert_eq!(j["skipped"][6]["file"], "dnsmasq.hosts");
+    assert_eq!(j["skipped"][6]["line"], 2);
+
+    // --format overrides the detection: a zone file read as a hosts file is all invalid lines.
+    let r = import(&["--format", "hosts", "--dry-run", "example.org.zone"]).ok();
+    assert!(reported(&r).len() > 10, "{r:#?}");
+    import(&["missing.conf"]).fails(1, "cannot read missing.conf");
+}
