@@ -210,8 +210,9 @@ fn resolve(file: Option<File>, path: &Path, flags: Flags, env: Env) -> Result<Se
     let pick = |flag: Option<String>, env_name: &str, file: Option<String>, setting: &str| {
         let nonempty = |v: &String| !v.trim().is_empty();
         if let Some(value) = flag.filter(nonempty) {
+            // etcdctl's flag for ETCDCTL_CACERT is --cacert, and so on.
             let flag_name = format!("--{}", env_name.trim_start_matches("ETCDCTL_"));
-            return given(value, &flag_name.to_lowercase().replace('_', "-"));
+            return given(value, &flag_name.to_lowercase());
         }
         if let Some(value) = env(env_name).filter(nonempty) {
             return given(value, env_name);
@@ -329,9 +330,9 @@ fn credentials(
     in_file: &dyn Fn(&str) -> String,
 ) -> Result<Credentials> {
     let env_password = env("ETCDCTL_PASSWORD");
-    let password_for = |user: &str, from: &str| match env("ETCDCTL_PASSWORD") {
-        Some(p) => Ok(p),
-        None => prompt_password(user, from),
+    let password_for = |user: &str, from: &str| match &env_password {
+        Some(p) => Ok(given(p.clone(), "ETCDCTL_PASSWORD")),
+        None => prompt_password(user, from).map(|p| given(p, "the prompt")),
     };
     if let Some(user) = flag.filter(|u| !u.is_empty()) {
         if user.contains(':') {
@@ -342,17 +343,14 @@ fn credentials(
             );
         }
         let password = password_for(&user, "--user")?;
-        return Ok((given(user, "--user"), given(password, "ETCDCTL_PASSWORD")));
+        return Ok((given(user, "--user"), password));
     }
     if let Some(user) = env("ETCDCTL_USER") {
         let (user, password) = match user.split_once(':') {
-            Some((u, p)) => (u.to_string(), p.to_string()),
+            Some((u, p)) => (u.to_string(), given(p.to_string(), "ETCDCTL_USER")),
             None => (user.clone(), password_for(&user, "ETCDCTL_USER")?),
         };
-        return Ok((
-            given(user, "ETCDCTL_USER"),
-            given(password, "ETCDCTL_PASSWORD"),
-        ));
+        return Ok((given(user, "ETCDCTL_USER"), password));
     }
     let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
     let together = "etcd.username and etcd.password must be set together";
