@@ -1426,3 +1426,31 @@ fn import_dnsmasq_zone_and_hosts_files_reporting_what_is_left_behind() {
     assert!(reported(&r).len() > 10, "{r:#?}");
     import(&["missing.conf"]).fails(1, "cannot read missing.conf");
 }
+
+#[test]
+fn on_a_terminal_the_password_is_asked_for_and_import_asks_before_writing() {
+    let etcd = Etcd::start();
+    etcd.put("/etcdhosts", "10.0.0.1 a\n");
+    etcd.enable_auth("rootpw", "readerpw", "/etcdhosts");
+    let env = Env::for_etcd(&etcd, "/etcdhosts");
+    let no_editor = Path::new("/bin/false");
+    let r = on_terminal(&env, no_editor, "--user root add b 10.0.0.2", "rootpw\n");
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert!(r.stdout.contains("Password for etcd user root:"), "{r:#?}");
+    assert_eq!(value(&etcd, "/etcdhosts"), "10.0.0.1 a\n10.0.0.2 b\n");
+
+    let hosts = env.file("more.hosts", "10.0.0.3 c\n");
+    let import = format!("--user root import {}", hosts.display());
+    let r = on_terminal(&env, no_editor, &import, "rootpw\nn\n");
+    assert!(r.stdout.contains("Import into /etcdhosts? [y/N]"), "{r:#?}");
+    assert_eq!(value(&etcd, "/etcdhosts"), "10.0.0.1 a\n10.0.0.2 b\n");
+    let r = on_terminal(&env, no_editor, &import, "rootpw\ny\n");
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_eq!(
+        value(&etcd, "/etcdhosts"),
+        format!(
+            "10.0.0.1 a\n10.0.0.2 b\n# imported from {}\n10.0.0.3 c\n",
+            hosts.display()
+        )
+    );
+}
