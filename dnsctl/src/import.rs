@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
-use etcdhosts::hosts::{parse_addr, parse_records, push_name};
+use etcdhosts::hosts::{parse_addr, parse_records, push_name, Record};
 use etcdhosts::Zones;
 use serde::Serialize;
 
@@ -102,18 +102,22 @@ fn detect(text: &str) -> Format {
 fn hosts(file: &Path, text: &str, out: &mut Converted) {
     for (i, line) in text.lines().enumerate() {
         let (records, diagnostics) = parse_records(line.as_bytes(), &Zones::new::<&str>(&[]));
-        if let Some(first) = records.first() {
-            let names: Vec<&str> = records
-                .iter()
-                .map(|r| r.name.trim_end_matches('.'))
-                .collect();
-            out.lines
-                .push(format!("{} {}", first.addr, names.join(" ")));
-        }
+        out.lines.extend(hosts_line(&records));
         for d in diagnostics {
             out.skip(file, i + 1, d.reason);
         }
     }
+}
+
+/// One line for records of one address (as one hosts line parses into), names without
+/// their final dot; `None` for no records.
+fn hosts_line(records: &[Record]) -> Option<String> {
+    let first = records.first()?;
+    let names: Vec<&str> = records
+        .iter()
+        .map(|r| r.name.trim_end_matches('.'))
+        .collect();
+    Some(format!("{} {}", first.addr, names.join(" ")))
 }
 
 /// The dnsmasq options that hold DNS data etcdhosts cannot serve, and what they are.
@@ -122,10 +126,7 @@ const DNSMASQ_UNSUPPORTED: [(&str, &str); 10] = [
     ("mx-host", "MX"),
     ("txt-record", "TXT"),
     ("srv-host", "SRV"),
-    (
-        "ptr-record",
-        "PTR (etcdhosts answers PTR from the A/AAAA records themselves)",
-    ),
+    ("ptr-record", "PTR"),
     ("naptr-record", "NAPTR"),
     ("caa-record", "CAA"),
     ("dns-rr", "raw resource"),
@@ -544,13 +545,13 @@ pub fn append_new(text: &str, lines: &[String], source: &str) -> String {
     let mut added = String::new();
     for line in lines {
         let records = parse_records(line.as_bytes(), &zones).0;
-        let new: Vec<_> = records
+        let new: Vec<Record> = records
             .into_iter()
             .filter(|r| !present.contains(r))
             .collect();
-        if let Some(first) = new.first() {
-            let names: Vec<&str> = new.iter().map(|r| r.name.trim_end_matches('.')).collect();
-            added.push_str(&format!("{} {}\n", first.addr, names.join(" ")));
+        if let Some(line) = hosts_line(&new) {
+            added.push_str(&line);
+            added.push('\n');
             present.extend(new);
         }
     }

@@ -151,8 +151,7 @@ enum Command {
         rev: Option<i64>,
     },
 
-    /// The records for NAME and the A/AAAA answers (wildcards included), or the PTR
-    /// answers for an IP
+    /// Show the lines for NAME and its A/AAAA answers (wildcards too), or an IP's PTR answers
     #[command(
         after_help = "Examples:\n  dnsctl get web.example.org\n  dnsctl get 10.0.0.1\n  dnsctl -o json get x.apps.example.org"
     )]
