@@ -393,14 +393,38 @@ impl Opts {
     }
 }
 
-/// The man page: the top-level help, then each command's.
+/// The man page: clap_mangen's page for dnsctl, then every command's full help, since only
+/// dnsctl.1 ships (no page per command).
 fn man(out: &Out) -> Result<()> {
+    let cli = Cli::command();
     let mut page = Vec::new();
-    clap_mangen::Man::new(Cli::command())
+    clap_mangen::Man::new(cli.clone())
         .render(&mut page)
         .map_err(|e| {
             error::Failure::new(Code::Error, format!("cannot render the man page: {e}"))
         })?;
+    page.extend_from_slice(b".SH \"COMMANDS IN DETAIL\"\n");
+    // Each command on its own, without the global options the page listed above.
+    for command in cli.get_subcommands() {
+        let name = command.get_name();
+        let help = command
+            .clone()
+            .bin_name(format!("dnsctl {name}"))
+            .render_long_help()
+            .to_string();
+        page.extend_from_slice(format!(".SS \"dnsctl {name}\"\n.nf\n").as_bytes());
+        for line in help.trim_end().lines() {
+            // Literal text: a backslash is \e, and a line must not start a roff request.
+            let line = line.replace('\\', "\\e");
+            let guard = if line.starts_with(['.', '\'']) {
+                "\\&"
+            } else {
+                ""
+            };
+            page.extend_from_slice(format!("{guard}{line}\n").as_bytes());
+        }
+        page.extend_from_slice(b".fi\n");
+    }
     out.write(&page)
 }
 

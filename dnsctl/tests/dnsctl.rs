@@ -1208,6 +1208,39 @@ fn completion_scripts_and_the_man_page() {
     ] {
         assert!(man.contains(text), "{text} not in {man}");
     }
+    // Only dnsctl.1 ships, so it details every command itself.
+    for command in ["dump", "upload", "import", "get", "list", "completion"] {
+        let heading = format!(".SS \"dnsctl {command}\"\n.nf\n");
+        let usage = format!("\nUsage: dnsctl {command} ");
+        assert!(
+            man.contains(&heading) && man.contains(&usage),
+            "{command} not in {man}"
+        );
+    }
+    assert!(
+        man.contains("Print the report and the diff; write nothing"),
+        "{man}"
+    );
+    let rendered = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    // groff is optional on a test machine; where it is, the page must have no warning.
+    if let Ok(mut groff) = rendered {
+        use std::io::Write;
+        groff
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(man.as_bytes())
+            .unwrap();
+        let out = groff.wait_with_output().unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "groff: {out:?}"
+        );
+    }
 }
 
 #[test]
