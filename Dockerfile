@@ -5,8 +5,9 @@
 #
 #   docker build --build-arg ETCDHOSTS_GIT_COMMIT="$(git rev-parse --short HEAD)" -t etcdhosts .
 #   docker build --build-arg COREDNS_VERSION=v1.12.4 -t etcdhosts:coredns-1.12.4 .
-#   docker run -d -e ETCD_ENDPOINT=http://10.0.0.1:2379 -p 53:53/udp -p 53:53/tcp etcdhosts
-#   docker run --rm -it --entrypoint dnsctl etcdhosts --help
+#   docker run -d -e ETCD_ENDPOINT=http://10.0.0.1:2379 -e ETCDCTL_ENDPOINTS=http://10.0.0.1:2379 \
+#     -p 53:53/udp -p 53:53/tcp etcdhosts
+#   docker run --rm -it --entrypoint dnsctl -e ETCDCTL_ENDPOINTS=http://10.0.0.1:2379 etcdhosts list
 #
 # The default Corefile (packaging/docker/Corefile) takes the etcd endpoint and key from
 # ETCD_ENDPOINT and ETCDHOSTS_KEY; mount your own at /etc/coredns/Corefile for more.
@@ -56,10 +57,15 @@ RUN apt-get update \
 COPY --from=build /out/coredns /out/dnsctl /usr/bin/
 COPY --from=build /out/README.md /out/LICENSE /out/Corefile.example /usr/share/doc/etcdhosts/
 COPY packaging/docker/Corefile /etc/coredns/Corefile
+# dnsctl reads etcdctl's variables (no config file needed): give ETCDCTL_ENDPOINTS the
+# same endpoint as ETCD_ENDPOINT, e.g. docker run -e ETCD_ENDPOINT=URL -e ETCDCTL_ENDPOINTS=URL.
 ENV ETCD_ENDPOINT=http://127.0.0.1:2379 \
-    ETCDHOSTS_KEY=/etcdhosts
+    ETCDHOSTS_KEY=/etcdhosts \
+    ETCDCTL_ENDPOINTS=http://127.0.0.1:2379 \
+    DNSCTL_HOSTS_KEY=/etcdhosts
 USER 1053:1053
 WORKDIR /var/lib/coredns
-EXPOSE 53/udp 53/tcp 9153
+# DNS, metrics (prometheus), liveness (health: /health) and readiness (ready: /ready).
+EXPOSE 53/udp 53/tcp 9153 8080 8181
 ENTRYPOINT ["/usr/bin/coredns"]
 CMD ["-conf", "/etc/coredns/Corefile"]

@@ -52,6 +52,8 @@ ETCDHOSTS_COREDNS_ONLY=1 ./build.sh
   rm -f "$log"
 )
 
+step "deploy/kubernetes: manifests and Helm values (PyYAML), their Corefiles in the built CoreDNS"; deploy/kubernetes/check.sh
+
 step "web console: Playwright driving headless Chromium against dnsctl serve, real etcd and CoreDNS"
 cargo build -p dnsctl
 (

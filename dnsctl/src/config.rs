@@ -106,32 +106,50 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-/// `--config`, else `$DNSCTL_CONFIG`, else `$HOME/.dnsctl.yaml`.
-pub fn default_path(flag: Option<&Path>) -> Result<PathBuf> {
-    if let Some(p) = flag {
-        return Ok(p.to_path_buf());
-    }
-    if let Some(p) = std::env::var_os("DNSCTL_CONFIG").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
-    }
-    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        Some(home) => Ok(PathBuf::from(home).join(".dnsctl.yaml")),
-        None => fail(
-            Code::Config,
-            "no config: $HOME is not set; pass --config FILE",
-        ),
-    }
+/// The connection settings given on the command line, each mirroring an etcdctl flag.
+/// A flag wins over its environment variable, which wins over the config file.
+#[derive(Default, Clone)]
+pub struct Flags {
+    /// Comma-separated, as etcdctl's `--endpoints`.
+    pub endpoints: Option<String>,
+    pub cacert: Option<String>,
+    pub cert: Option<String>,
+    pub key: Option<String>,
+    /// A user name only: a password on the command line would be visible to every user
+    /// of the machine (`ps`), so it comes from `ETCDCTL_PASSWORD` or a prompt.
+    pub user: Option<String>,
+    pub dial_timeout: Option<String>,
+    pub hosts_key: Option<String>,
 }
 
-pub fn load(path: &Path) -> Result<Settings> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+/// The environment as dnsctl reads it: a variable that is set but empty counts as unset.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// `--config`, else `$DNSCTL_CONFIG` (both must exist), else `$HOME/.dnsctl.yaml` (which
+/// may be missing when flags or the environment say where etcd is).
+pub fn settings(config: Option<&Path>, flags: Flags, env: Env) -> Result<Settings> {
+    let explicit = config
+        .map(Path::to_path_buf)
+        .or_else(|| env("DNSCTL_CONFIG").map(PathBuf::from));
+    let path = match explicit.clone() {
+        Some(p) => p,
+        None => match env("HOME") {
+            Some(home) => PathBuf::from(home).join(".dnsctl.yaml"),
+            None => PathBuf::from("~/.dnsctl.yaml"),
+        },
+    };
+    let file = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(parse_file(&text, &path)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => None,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return fail(
                 Code::Config,
                 format!(
-                    "no config file at {} (write one with `dnsctl config > {}` and edit it, \
-                     or pass --config FILE)",
+                    "no config file at {} (write one with `dnsctl config > {}` and edit it)",
                     path.display(),
                     path.display()
                 ),
@@ -144,15 +162,33 @@ pub fn load(path: &Path) -> Result<Settings> {
             )
         }
     };
-    parse(&text, path)
+    resolve(file, &path, flags, env)
 }
 
-fn parse(text: &str, path: &Path) -> Result<Settings> {
-    let bad = |m: String| Failure::new(Code::Config, format!("config {}: {m}", path.display()));
-    // An empty file (or a bare `~`) is an empty config: reported below as having no endpoint.
+/// One setting's value and where it came from, so that an error names what to fix: the
+/// flag, the environment variable, or the config file's setting.
+struct Given<T> {
+    value: T,
+    from: String,
+}
+
+fn given<T>(value: T, from: &str) -> Option<Given<T>> {
+    Some(Given {
+        value,
+        from: from.to_string(),
+    })
+}
+
+fn parse_file(text: &str, path: &Path) -> Result<File> {
+    // An empty file (or a bare `~`) is an empty config: reported later as having no endpoint.
     // Errors as one line, as every dnsctl error: the message with its line and column.
     let file: File = serde_saphyr::from_str::<Option<File>>(text)
-        .map_err(|e| bad(e.without_snippet().to_string()))?
+        .map_err(|e| {
+            Failure::new(
+                Code::Config,
+                format!("config {}: {}", path.display(), e.without_snippet()),
+            )
+        })?
         .unwrap_or_default();
     for setting in unknown_settings(&file) {
         eprintln!(
@@ -160,56 +196,114 @@ fn parse(text: &str, path: &Path) -> Result<Settings> {
             path.display()
         );
     }
-    let e = file.etcd;
-    let endpoints: Vec<String> = e
-        .endpoints
-        .into_iter()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if endpoints.is_empty() {
-        return Err(bad("etcd.endpoints: no etcd endpoint is configured".into()));
-    }
-    // Existing configs written by the old dnsctl may carry `cert: ""`: empty means unset.
-    let file_path = |v: Option<String>| v.filter(|s| !s.trim().is_empty()).map(PathBuf::from);
-    let (cert, key, ca) = (file_path(e.cert), file_path(e.key), file_path(e.ca));
-    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
-    let (username, password) = (nonempty(e.username), nonempty(e.password));
-    if username.is_some() != password.is_some() {
-        return Err(bad(
-            "etcd.username and etcd.password must be set together".into()
-        ));
-    }
-    if cert.is_some() != key.is_some() {
-        return Err(bad(
-            "etcd.cert and etcd.key must be set together (a client certificate needs its key)"
-                .into(),
-        ));
-    }
-    for (name, file) in [("cert", &cert), ("key", &key), ("ca", &ca)] {
-        if let Some(file) = file {
-            check_pem(name, file).map_err(bad)?;
+    Ok(file)
+}
+
+/// Merges the flags, the environment and the config file (if there is one) into the
+/// settings. `path` is where the config file is or would be, for messages.
+fn resolve(file: Option<File>, path: &Path, flags: Flags, env: Env) -> Result<Settings> {
+    let bad = |m: String| Failure::new(Code::Config, m);
+    let have_file = file.is_some();
+    let file = file.unwrap_or_default();
+    let in_file = |setting: &str| format!("config {}: {setting}", path.display());
+    // The flag, else the environment variable, else the config file's setting.
+    let pick = |flag: Option<String>, env_name: &str, file: Option<String>, setting: &str| {
+        let nonempty = |v: &String| !v.trim().is_empty();
+        if let Some(value) = flag.filter(nonempty) {
+            // etcdctl's flag for ETCDCTL_CACERT is --cacert, and so on.
+            let flag_name = format!("--{}", env_name.trim_start_matches("ETCDCTL_"));
+            return given(value, &flag_name.to_lowercase());
         }
+        if let Some(value) = env(env_name).filter(nonempty) {
+            return given(value, env_name);
+        }
+        file.filter(nonempty)
+            .and_then(|value| given(value, &in_file(setting)))
+    };
+    let e = file.etcd;
+
+    let file_endpoints = (!e.endpoints.is_empty()).then(|| e.endpoints.join(","));
+    let endpoints: Vec<String> = pick(
+        flags.endpoints,
+        "ETCDCTL_ENDPOINTS",
+        file_endpoints,
+        "etcd.endpoints",
+    )
+    .map(|g| {
+        g.value
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+    .unwrap_or_default();
+    if endpoints.is_empty() {
+        let hint = if have_file {
+            format!("or write etcd.endpoints in {}", path.display())
+        } else {
+            format!(
+                "or write a config file (no config file at {}: `dnsctl config` prints one to \
+                 edit)",
+                path.display()
+            )
+        };
+        return Err(bad(format!(
+            "no etcd endpoint is configured: pass --endpoints or set ETCDCTL_ENDPOINTS, {hint}"
+        )));
     }
+
+    let ca = pick(flags.cacert, "ETCDCTL_CACERT", e.ca, "etcd.ca");
+    let cert = pick(flags.cert, "ETCDCTL_CERT", e.cert, "etcd.cert");
+    let key = pick(flags.key, "ETCDCTL_KEY", e.key, "etcd.key");
+    if let (Some(alone), None) | (None, Some(alone)) = (&cert, &key) {
+        return Err(bad(format!(
+            "{} is set alone: a client certificate and its key must be set together \
+             (--cert and --key, ETCDCTL_CERT and ETCDCTL_KEY, or etcd.cert and etcd.key)",
+            alone.from
+        )));
+    }
+    for g in [&cert, &key, &ca].into_iter().flatten() {
+        check_pem(&g.from, Path::new(&g.value)).map_err(bad)?;
+    }
+    let as_path = |g: Option<Given<String>>| g.map(|g| PathBuf::from(g.value));
+    let (cert, key, ca) = (as_path(cert), as_path(key), as_path(ca));
     let any_https = endpoints.iter().any(|e| e.starts_with("https://"));
     let tls = (cert.is_some() || ca.is_some() || any_https).then_some(TlsFiles { cert, key, ca });
-    let timeout = match e.timeout {
-        None => Duration::from_secs(5),
-        Some(v) => parse_timeout(&v).map_err(|m| bad(format!("etcd.timeout: {m}")))?,
-    };
-    if password.is_some() {
+
+    let (username, password) = credentials(flags.user, e.username, e.password, env, &in_file)?;
+    if password
+        .as_ref()
+        .is_some_and(|p| p.from.starts_with("config "))
+    {
         warn_if_readable_by_others(path);
     }
-    let key = file
-        .dnskey
-        .map(|k| k.trim().to_string())
-        .filter(|k| !k.is_empty())
-        .unwrap_or_else(|| "/etcdhosts".to_string());
+
+    let as_value = |t: Option<String>| t.map(serde_json::Value::String);
+    let timeout = match (
+        as_value(flags.dial_timeout),
+        as_value(env("ETCDCTL_DIAL_TIMEOUT")),
+    ) {
+        (Some(t), _) => given(t, "--dial-timeout"),
+        (None, Some(t)) => given(t, "ETCDCTL_DIAL_TIMEOUT"),
+        (None, None) => e.timeout.and_then(|t| given(t, &in_file("etcd.timeout"))),
+    };
+    let timeout = match timeout {
+        None => Duration::from_secs(5),
+        Some(g) => parse_timeout(&g.value).map_err(|m| bad(format!("{}: {m}", g.from)))?,
+    };
+
+    let key = match flags.hosts_key.filter(|k| !k.trim().is_empty()) {
+        Some(k) => k,
+        None => env("DNSCTL_HOSTS_KEY")
+            .or(file.dnskey)
+            .filter(|k| !k.trim().is_empty())
+            .unwrap_or_else(|| "/etcdhosts".to_string()),
+    };
     let config = Config {
         endpoints,
-        key,
-        username,
-        password,
+        key: key.trim().to_string(),
+        username: username.map(|g| g.value),
+        password: password.map(|g| g.value),
         tls,
         timeout_ms: (timeout.as_millis() as u64).max(1),
         ..Config::default()
@@ -218,6 +312,84 @@ fn parse(text: &str, path: &Path) -> Result<Settings> {
     Ok(Settings {
         etcd: config,
         serve: file.serve,
+    })
+}
+
+/// The etcd user and its password.
+type Credentials = (Option<Given<String>>, Option<Given<String>>);
+
+/// A user from `--user` or `ETCDCTL_USER` takes its password from `ETCDCTL_PASSWORD`, else
+/// from a prompt on a terminal; `ETCDCTL_USER` may also be `NAME:PASSWORD`, as for etcdctl
+/// (the environment is not visible to other users, the command line is). A user from the
+/// config file comes with the file's password, unless `ETCDCTL_PASSWORD` is set.
+fn credentials(
+    flag: Option<String>,
+    file_user: Option<String>,
+    file_password: Option<String>,
+    env: Env,
+    in_file: &dyn Fn(&str) -> String,
+) -> Result<Credentials> {
+    let env_password = env("ETCDCTL_PASSWORD");
+    let password_for = |user: &str, from: &str| match &env_password {
+        Some(p) => Ok(given(p.clone(), "ETCDCTL_PASSWORD")),
+        None => prompt_password(user, from).map(|p| given(p, "the prompt")),
+    };
+    if let Some(user) = flag.filter(|u| !u.is_empty()) {
+        if user.contains(':') {
+            return fail(
+                Code::Usage,
+                "--user takes a user name only: a password on the command line is visible to \
+                 every user of the machine; set ETCDCTL_PASSWORD or type it at the prompt",
+            );
+        }
+        let password = password_for(&user, "--user")?;
+        return Ok((given(user, "--user"), password));
+    }
+    if let Some(user) = env("ETCDCTL_USER") {
+        let (user, password) = match user.split_once(':') {
+            Some((u, p)) => (u.to_string(), given(p.to_string(), "ETCDCTL_USER")),
+            None => (user.clone(), password_for(&user, "ETCDCTL_USER")?),
+        };
+        return Ok((given(user, "ETCDCTL_USER"), password));
+    }
+    let nonempty = |v: Option<String>| v.filter(|s| !s.is_empty());
+    let together = "etcd.username and etcd.password must be set together";
+    match (nonempty(file_user), nonempty(file_password)) {
+        (None, None) => Ok((None, None)),
+        (Some(user), password) => {
+            let password = match (env_password, password) {
+                (Some(p), _) => given(p, "ETCDCTL_PASSWORD"),
+                (None, Some(p)) => given(p, &in_file("etcd.password")),
+                (None, None) => {
+                    let from = in_file("etcd.username");
+                    return fail(
+                        Code::Config,
+                        format!("{from} without a password: {together}"),
+                    );
+                }
+            };
+            Ok((given(user, &in_file("etcd.username")), password))
+        }
+        (None, Some(_)) => {
+            let from = in_file("etcd.password");
+            fail(
+                Code::Config,
+                format!("{from} without a user name: {together}"),
+            )
+        }
+    }
+}
+
+/// Asks for the password of `user` on the terminal, without echo.
+fn prompt_password(user: &str, from: &str) -> Result<String> {
+    crate::output::read_secret(&format!("Password for etcd user {user}:")).ok_or_else(|| {
+        Failure::new(
+            Code::Config,
+            format!(
+                "{from} names etcd user {user} but there is no password: set ETCDCTL_PASSWORD \
+                 (or run dnsctl on a terminal to be asked)"
+            ),
+        )
     })
 }
 
@@ -243,12 +415,12 @@ fn warn_if_readable_by_others(path: &Path) {
 }
 
 /// Reads a TLS file now, so a wrong path is one clear line rather than a handshake error.
-fn check_pem(name: &str, path: &Path) -> std::result::Result<(), String> {
-    let data = std::fs::read(path)
-        .map_err(|e| format!("etcd.{name}: cannot read {}: {e}", path.display()))?;
+fn check_pem(from: &str, path: &Path) -> std::result::Result<(), String> {
+    let data =
+        std::fs::read(path).map_err(|e| format!("{from}: cannot read {}: {e}", path.display()))?;
     if !data.windows(11).any(|w| w == b"-----BEGIN ") {
         return Err(format!(
-            "etcd.{name}: {} is not a PEM file (no -----BEGIN line)",
+            "{from}: {} is not a PEM file (no -----BEGIN line)",
             path.display()
         ));
     }
@@ -289,7 +461,117 @@ mod tests {
     use super::*;
 
     fn parse_str(text: &str) -> Result<Settings> {
-        parse(text, Path::new("test.yaml"))
+        with(text, Flags::default(), &[])
+    }
+
+    /// The settings from a config file's text, flags and an environment.
+    fn with(text: &str, flags: Flags, env: &[(&str, &str)]) -> Result<Settings> {
+        let path = Path::new("test.yaml");
+        let env = |name: &str| {
+            env.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        };
+        resolve(Some(parse_file(text, path)?), path, flags, &env)
+    }
+
+    #[test]
+    fn a_flag_wins_over_the_environment_which_wins_over_the_file() {
+        let (_dir, pem) = pem_file();
+        let p = pem.display().to_string();
+        let file = "dnskey: /file\netcd:\n  endpoints: [http://file:1]\n  timeout: 3s\n  \
+                    username: fileuser\n  password: filepw\n";
+        let s = parse_str(file).unwrap();
+        assert_eq!(s.etcd.endpoints, ["http://file:1"]);
+        assert_eq!((s.etcd.key.as_str(), s.etcd.timeout_ms), ("/file", 3000));
+        assert_eq!(s.etcd.password.as_deref(), Some("filepw"));
+
+        let env = [
+            ("ETCDCTL_ENDPOINTS", "https://env:1,https://env:2"),
+            ("ETCDCTL_DIAL_TIMEOUT", "2s"),
+            ("ETCDCTL_CACERT", p.as_str()),
+            ("ETCDCTL_USER", "envuser:envpw"),
+            ("DNSCTL_HOSTS_KEY", "/env"),
+        ];
+        let s = with(file, Flags::default(), &env).unwrap();
+        assert_eq!(s.etcd.endpoints, ["https://env:1", "https://env:2"]);
+        assert_eq!((s.etcd.key.as_str(), s.etcd.timeout_ms), ("/env", 2000));
+        assert_eq!(s.etcd.username.as_deref(), Some("envuser"));
+        assert_eq!(s.etcd.password.as_deref(), Some("envpw"));
+        assert_eq!(s.etcd.tls.unwrap().ca.as_deref(), Some(pem.as_path()));
+
+        let flags = Flags {
+            endpoints: Some("http://flag:1".into()),
+            dial_timeout: Some("1s".into()),
+            user: Some("flaguser".into()),
+            hosts_key: Some("/flag".into()),
+            ..Flags::default()
+        };
+        let env = [
+            ("ETCDCTL_PASSWORD", "flagpw"),
+            ("ETCDCTL_ENDPOINTS", "http://env:1"),
+        ];
+        let s = with(file, flags.clone(), &env).unwrap();
+        assert_eq!(s.etcd.endpoints, ["http://flag:1"]);
+        assert_eq!((s.etcd.key.as_str(), s.etcd.timeout_ms), ("/flag", 1000));
+        assert_eq!(s.etcd.username.as_deref(), Some("flaguser"));
+        assert_eq!(s.etcd.password.as_deref(), Some("flagpw"));
+
+        // A password never comes from the command line.
+        let e = with(
+            file,
+            Flags {
+                user: Some("u:pw".into()),
+                ..flags
+            },
+            &env,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(e.code, Code::Usage);
+        // Errors name the flag or variable to fix.
+        let e = with(file, Flags::default(), &[("ETCDCTL_CERT", p.as_str())])
+            .err()
+            .unwrap();
+        assert!(e.message.starts_with("ETCDCTL_CERT is set alone"), "{e}");
+        let flags = Flags {
+            dial_timeout: Some("soon".into()),
+            ..Flags::default()
+        };
+        let e = with(file, flags, &[]).err().unwrap();
+        assert!(
+            e.message
+                .starts_with("--dial-timeout: \"soon\" is not a duration"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn no_config_file_is_needed_when_the_environment_says_enough() {
+        let env = |name: &str| (name == "ETCDCTL_ENDPOINTS").then(|| "http://a:1".to_string());
+        let s = resolve(
+            None,
+            Path::new("/home/x/.dnsctl.yaml"),
+            Flags::default(),
+            &env,
+        )
+        .unwrap();
+        assert_eq!(
+            (s.etcd.key.as_str(), s.etcd.endpoints.len()),
+            ("/etcdhosts", 1)
+        );
+        let e = resolve(
+            None,
+            Path::new("/home/x/.dnsctl.yaml"),
+            Flags::default(),
+            &|_| None,
+        )
+        .err()
+        .unwrap();
+        assert!(
+            e.message.contains("no config file at /home/x/.dnsctl.yaml"),
+            "{e}"
+        );
     }
 
     /// A file that passes the PEM check, in a temp dir removed when the guard drops.

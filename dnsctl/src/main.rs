@@ -9,6 +9,8 @@ mod dump;
 mod edit;
 mod error;
 mod history;
+mod import;
+mod lookup;
 mod output;
 mod records;
 mod rollback;
@@ -23,7 +25,7 @@ mod write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 
 use crate::error::{fail, Code, Result};
 use crate::output::{ColorChoice, Format, Out};
@@ -39,6 +41,8 @@ nothing is written) and then committed only if nobody else changed the key in
 the meantime, so two operators never silently overwrite each other.";
 
 const GLOBAL: &str = "Global options";
+const CONNECTION: &str =
+    "Connection (as etcdctl; each wins over its variable, which wins over the config)";
 
 /// The git commit this dnsctl was built from: build.sh sets `ETCDHOSTS_GIT_COMMIT`
 /// when it runs cargo; a plain `cargo build` says "unknown".
@@ -54,8 +58,10 @@ fn version() -> &'static str {
 }
 
 const AFTER_HELP: &str = "\
-Config: --config FILE, else $DNSCTL_CONFIG, else ~/.dnsctl.yaml (`dnsctl config`
-prints an example).
+Connection: the flags above, else the ETCDCTL_* variables etcdctl reads (and
+ETCDCTL_PASSWORD for the password), else the config file: --config FILE, else
+$DNSCTL_CONFIG, else ~/.dnsctl.yaml if it exists (`dnsctl config` prints an
+example). With --endpoints or ETCDCTL_ENDPOINTS no config file is needed.
 
 Exit codes: 0 ok; 1 etcd or I/O error (unreachable, authentication, permission,
 too large); 2 usage; 3 config; 4 invalid hosts data, nothing written; 5 conflict:
@@ -77,9 +83,36 @@ struct Cli {
     #[arg(short = 'c', long, global = true, value_name = "FILE", help_heading = GLOBAL)]
     config: Option<PathBuf>,
 
-    /// Use this etcd key instead of the config's `dnskey`
+    /// The etcd key holding the hosts file [env: DNSCTL_HOSTS_KEY; config: dnskey; default:
+    /// /etcdhosts]
     #[arg(long, global = true, value_name = "KEY", help_heading = GLOBAL)]
+    hosts_key: Option<String>,
+
+    /// etcd endpoints, comma-separated [env: ETCDCTL_ENDPOINTS; config: etcd.endpoints]
+    #[arg(long, global = true, value_name = "URLS", help_heading = CONNECTION)]
+    endpoints: Option<String>,
+
+    /// CA certificate that verifies etcd [env: ETCDCTL_CACERT; config: etcd.ca]
+    #[arg(long, global = true, value_name = "FILE", help_heading = CONNECTION)]
+    cacert: Option<String>,
+
+    /// Client certificate for TLS [env: ETCDCTL_CERT; config: etcd.cert]
+    #[arg(long, global = true, value_name = "FILE", help_heading = CONNECTION)]
+    cert: Option<String>,
+
+    /// Client certificate's key for TLS [env: ETCDCTL_KEY; config: etcd.key]
+    #[arg(long, global = true, value_name = "FILE", help_heading = CONNECTION)]
     key: Option<String>,
+
+    /// etcd user name; the password comes from ETCDCTL_PASSWORD, else a prompt [env:
+    /// ETCDCTL_USER (NAME or NAME:PASSWORD); config: etcd.username]
+    #[arg(long, global = true, value_name = "NAME", help_heading = CONNECTION)]
+    user: Option<String>,
+
+    /// How long to wait for etcd, e.g. 5s or 500ms [env: ETCDCTL_DIAL_TIMEOUT; config:
+    /// etcd.timeout; default: 5s]
+    #[arg(long, global = true, value_name = "DURATION", help_heading = CONNECTION)]
+    dial_timeout: Option<String>,
 
     /// Prefix keys: work on one fragment (its key, or a name under the prefix)
     #[arg(long, global = true, value_name = "KEY", help_heading = GLOBAL)]
@@ -118,15 +151,64 @@ enum Command {
         rev: Option<i64>,
     },
 
+    /// Show the lines for NAME and its A/AAAA answers (wildcards too), or an IP's PTR answers
+    #[command(
+        after_help = "Examples:\n  dnsctl get web.example.org\n  dnsctl get 10.0.0.1\n  dnsctl -o json get x.apps.example.org"
+    )]
+    Get {
+        /// A host name, or an IPv4 or IPv6 address
+        #[arg(value_name = "NAME|IP")]
+        query: String,
+    },
+
+    /// List the names with their addresses, all or those matching PATTERN
+    #[command(after_help = "Examples:\n  dnsctl list\n  dnsctl list '*.lab.example.org'")]
+    List {
+        /// A glob on whole names: * any characters (dots too), ? one character
+        pattern: Option<String>,
+    },
+
     /// Replace the hosts file with FILE ('-' for stdin), e.g. to restore a backup
-    #[command(after_help = "Example:\n  dnsctl upload hosts.bak")]
+    #[command(
+        after_help = "Examples:\n  dnsctl upload hosts.bak\n  dnsctl upload --dry-run new.hosts"
+    )]
     Upload {
         /// The hosts file to upload ('-' for stdin)
         file: PathBuf,
+        /// Print the diff against what etcd holds and write nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
         /// Write only if the key was last changed at revision N (as `dnsctl version`
         /// showed), so a change made since is never overwritten
         #[arg(long, value_name = "N")]
         expect_revision: Option<i64>,
+    },
+
+    /// Import dnsmasq configs, BIND zone files or hosts files: A/AAAA records are appended
+    #[command(
+        long_about = "\
+Import dnsmasq configs (address=, host-record=, the addn-hosts= files), BIND zone
+files (A and AAAA records; $ORIGIN, $TTL, relative names) or hosts files. Their
+records are appended to the hosts file (records it has already are left out),
+the diff is shown, and dnsctl asks before writing (--yes writes without asking;
+it is needed when stdin is not a terminal). Every entry that cannot be carried
+over exactly (CNAME, MX, TXT, dnsmasq's domain-and-all-subdomains matches, ...)
+is reported with its file, line and reason.",
+        after_help = "Examples:\n  dnsctl import --dry-run /etc/dnsmasq.conf\n  dnsctl import --format zone --yes db.example.org"
+    )]
+    Import {
+        /// The files to import
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// The files' format [default: detected from each file's first entry]
+        #[arg(long, value_enum)]
+        format: Option<import::Format>,
+        /// Write without asking
+        #[arg(short = 'y', long)]
+        yes: bool,
+        /// Print the report and the diff; write nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
     },
 
     /// Edit the hosts file in $VISUAL, else $EDITOR, else vi; upload it on save
@@ -224,12 +306,26 @@ reach it from other hosts (its session cookies are Secure).",
         #[arg(long)]
         hash_password: bool,
     },
+
+    /// Print a shell completion script: bash, zsh, fish (and elvish, powershell)
+    #[command(after_help = "\
+Examples:
+  dnsctl completion bash > /etc/bash_completion.d/dnsctl
+  dnsctl completion zsh > /usr/local/share/zsh/site-functions/_dnsctl
+  dnsctl completion fish > ~/.config/fish/completions/dnsctl.fish")]
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print dnsctl's man page (roff): dnsctl man > dnsctl.1; man ./dnsctl.1
+    Man,
 }
 
 /// What every command gets: how to connect, and what to print how.
 pub struct Opts {
     config: Option<PathBuf>,
-    key: Option<String>,
+    flags: config::Flags,
     fragment: Option<String>,
     pub out: Out,
 }
@@ -242,17 +338,22 @@ pub struct Ctx {
 }
 
 impl Opts {
-    pub async fn connect(self) -> Result<Ctx> {
-        Ok(self.connect_with_settings().await?.0)
+    /// The settings from the flags, the environment and the config file.
+    pub fn settings(&self) -> Result<config::Settings> {
+        config::settings(
+            self.config.as_deref(),
+            self.flags.clone(),
+            &config::process_env,
+        )
     }
 
-    /// Like [`Opts::connect`], also returning the config's `serve:` section.
-    pub async fn connect_with_settings(self) -> Result<(Ctx, config::Serve)> {
-        let path = config::default_path(self.config.as_deref())?;
-        let mut settings = config::load(&path)?;
-        if let Some(key) = self.key.filter(|k| !k.is_empty()) {
-            settings.etcd.key = key;
-        }
+    pub async fn connect(self) -> Result<Ctx> {
+        let settings = self.settings()?;
+        self.connect_with(settings).await
+    }
+
+    /// Connects with settings already read (the console reads them first, to check them).
+    pub async fn connect_with(self, settings: config::Settings) -> Result<Ctx> {
         let key = settings.etcd.key.clone();
         let target = match self.fragment {
             None => Target {
@@ -284,13 +385,47 @@ impl Opts {
             }
         };
         let store = Store::connect(settings.etcd).await?;
-        let ctx = Ctx {
+        Ok(Ctx {
             store,
             target,
             out: self.out,
-        };
-        Ok((ctx, settings.serve))
+        })
     }
+}
+
+/// The man page: clap_mangen's page for dnsctl, then every command's full help, since only
+/// dnsctl.1 ships (no page per command).
+fn man(out: &Out) -> Result<()> {
+    let cli = Cli::command();
+    let mut page = Vec::new();
+    clap_mangen::Man::new(cli.clone())
+        .render(&mut page)
+        .map_err(|e| {
+            error::Failure::new(Code::Error, format!("cannot render the man page: {e}"))
+        })?;
+    page.extend_from_slice(b".SH \"COMMANDS IN DETAIL\"\n");
+    // Each command on its own, without the global options the page listed above.
+    for command in cli.get_subcommands() {
+        let name = command.get_name();
+        let help = command
+            .clone()
+            .bin_name(format!("dnsctl {name}"))
+            .render_long_help()
+            .to_string();
+        page.extend_from_slice(format!(".SS \"dnsctl {name}\"\n.nf\n").as_bytes());
+        for line in help.trim_end().lines() {
+            // Literal text: a backslash is \e, and a line must not start a roff request.
+            let line = line.replace('\\', "\\e");
+            let guard = if line.starts_with(['.', '\'']) {
+                "\\&"
+            } else {
+                ""
+            };
+            page.extend_from_slice(format!("{guard}{line}\n").as_bytes());
+        }
+        page.extend_from_slice(b".fi\n");
+    }
+    out.write(&page)
 }
 
 // One runtime for the whole process. A command runs on main's own thread (the runtime's
@@ -302,18 +437,41 @@ async fn main() {
     let cli = Cli::parse();
     let opts = Opts {
         config: cli.config,
-        key: cli.key,
+        flags: config::Flags {
+            endpoints: cli.endpoints,
+            cacert: cli.cacert,
+            cert: cli.cert,
+            key: cli.key,
+            user: cli.user,
+            dial_timeout: cli.dial_timeout,
+            hosts_key: cli.hosts_key,
+        },
         fragment: cli.fragment,
         out: Out::new(cli.output, cli.color),
     };
     let result = match cli.command {
         Command::Config => opts.out.print(config::EXAMPLE),
+        Command::Completion { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "dnsctl", &mut script);
+            opts.out.write(&script)
+        }
+        Command::Man => man(&opts.out),
         Command::Validate { file } => validate::run(&opts.out, &file),
         Command::Dump { file, rev } => dump::run(opts, file, rev).await,
         Command::Upload {
             file,
+            dry_run,
             expect_revision,
-        } => upload::run(opts, &file, expect_revision).await,
+        } => upload::run(opts, &file, expect_revision, dry_run).await,
+        Command::Import {
+            files,
+            format,
+            yes,
+            dry_run,
+        } => import::run(opts, &files, format, yes, dry_run).await,
+        Command::Get { query } => lookup::get(opts, &query).await,
+        Command::List { pattern } => lookup::list(opts, pattern.as_deref()).await,
         Command::Edit { yes } => edit::run(opts, yes).await,
         Command::Version => version::run(opts).await,
         Command::Diff { rev1, rev2 } => diff::run(opts, rev1, rev2).await,

@@ -128,15 +128,41 @@ pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
 
-/// Asks on stderr and reads one line from stdin; `None` at end of input.
+/// Asks on stderr and reads one line from stdin, trimmed and lowercased; `None` at end of
+/// input.
 pub fn ask(question: &str) -> Option<String> {
+    read_line(question).map(|a| a.trim().to_ascii_lowercase())
+}
+
+/// Asks on stderr and reads one line from stdin as typed (without its line end).
+fn read_line(question: &str) -> Option<String> {
     eprint!("{question} ");
     let _ = std::io::stderr().flush();
     let mut answer = String::new();
     match std::io::stdin().read_line(&mut answer) {
         Ok(0) | Err(_) => None,
-        Ok(_) => Some(answer.trim().to_ascii_lowercase()),
+        Ok(_) => Some(answer.trim_end_matches(['\r', '\n']).to_string()),
     }
+}
+
+/// Asks on stderr and reads one line from the terminal without echoing it; `None` when
+/// stdin is not a terminal (nobody to ask) or at end of input.
+pub fn read_secret(question: &str) -> Option<String> {
+    if !stdin_is_terminal() {
+        return None;
+    }
+    // SAFETY: termios is plain data, filled by tcgetattr on fd 0, which is a terminal.
+    let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    if unsafe { libc::tcgetattr(0, &mut saved) } != 0 {
+        return None;
+    }
+    let mut quiet = saved;
+    quiet.c_lflag &= !libc::ECHO;
+    unsafe { libc::tcsetattr(0, libc::TCSANOW, &quiet) };
+    let answer = read_line(question);
+    unsafe { libc::tcsetattr(0, libc::TCSANOW, &saved) };
+    eprintln!();
+    answer.filter(|a| !a.is_empty())
 }
 
 pub fn lossy(bytes: &[u8]) -> std::borrow::Cow<'_, str> {

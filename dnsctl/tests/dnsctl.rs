@@ -192,8 +192,21 @@ fn help_config_and_offline_validate() {
     };
     let help = bare(&["--help"]).ok().stdout;
     for command in [
-        "config", "dump", "upload", "edit", "version", "validate", "diff", "history", "rollback",
-        "add", "del",
+        "config",
+        "dump",
+        "upload",
+        "edit",
+        "version",
+        "validate",
+        "diff",
+        "history",
+        "rollback",
+        "add",
+        "del",
+        "get",
+        "list",
+        "completion",
+        "man",
     ] {
         assert!(
             help.contains(&format!("\n  {command} ")),
@@ -287,7 +300,7 @@ fn upload_dump_version_history_diff_rollback() {
     env.run(&["dump", backup.to_str().unwrap()]).ok();
     assert_eq!(std::fs::read_to_string(&backup).unwrap(), v1);
     // A missing key never clobbers an existing backup.
-    env.run(&["--key", "/nope", "dump", backup.to_str().unwrap()])
+    env.run(&["--hosts-key", "/nope", "dump", backup.to_str().unwrap()])
         .fails(6, "/nope does not exist");
     assert_eq!(std::fs::read_to_string(&backup).unwrap(), v1);
 
@@ -475,8 +488,16 @@ fn add_and_del_edit_minimally() {
         .fails(4, "line 2: invalid address \"broken\"");
     assert_eq!(get(&etcd, "/etcdhosts").unwrap().1, rev);
     let j = Env::for_etcd(&etcd, "/etcdhosts");
-    j.run(&["-o", "json", "--key", "/other", "add", "x", "10.1.1.1"])
-        .ok();
+    j.run(&[
+        "-o",
+        "json",
+        "--hosts-key",
+        "/other",
+        "add",
+        "x",
+        "10.1.1.1",
+    ])
+    .ok();
     assert_eq!(value(&etcd, "/other"), "10.1.1.1 x\n");
 }
 
@@ -993,5 +1014,476 @@ fn edit_survives_an_etcd_restart_and_keeps_the_text_when_etcd_is_gone() {
     assert_eq!(
         std::fs::read_to_string(kept_path(&r.stderr)).unwrap(),
         "10.0.0.1 web\n10.0.0.2 new\n10.0.0.2 new\n"
+    );
+}
+
+/// The variables dnsctl reads for its connection, cleared for every run of [`no_config`].
+const CONNECTION_ENV: [&str; 9] = [
+    "ETCDCTL_ENDPOINTS",
+    "ETCDCTL_CACERT",
+    "ETCDCTL_CERT",
+    "ETCDCTL_KEY",
+    "ETCDCTL_USER",
+    "ETCDCTL_PASSWORD",
+    "ETCDCTL_DIAL_TIMEOUT",
+    "DNSCTL_HOSTS_KEY",
+    "DNSCTL_CONFIG",
+];
+
+/// dnsctl with `home` as $HOME (no ~/.dnsctl.yaml unless the test writes one), only the
+/// given connection variables, and stdin not a terminal.
+fn no_config(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env("HOME", home).stdin(Stdio::null());
+    for name in CONNECTION_ENV {
+        cmd.env_remove(name);
+    }
+    cmd.envs(env.iter().copied());
+    Run::from(cmd.output().unwrap())
+}
+
+#[test]
+fn etcdctl_flags_and_variables_work_without_a_config_file() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let certs = Arc::new(Certs::new());
+    let tls_etcd = Etcd::start_with(EtcdOptions {
+        tls: Some(certs.clone()),
+        ..EtcdOptions::default()
+    });
+    let (ca, cert, key) = (
+        certs.ca.to_str().unwrap(),
+        certs.client_cert.to_str().unwrap(),
+        certs.client_key.to_str().unwrap(),
+    );
+    let dead = format!("https://127.0.0.1:{}", free_port());
+
+    // The etcdctl variables alone: TLS with a client certificate, the hosts key.
+    let env = [
+        ("ETCDCTL_ENDPOINTS", format!("{dead},{}", tls_etcd.url)),
+        ("ETCDCTL_CACERT", ca.to_string()),
+        ("ETCDCTL_CERT", cert.to_string()),
+        ("ETCDCTL_KEY", key.to_string()),
+        ("DNSCTL_HOSTS_KEY", "/fleet".to_string()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    no_config(home, &["add", "a.example.org", "10.0.0.1"], &env).ok();
+    assert_eq!(value(&tls_etcd, "/fleet"), "10.0.0.1 a.example.org\n");
+
+    // The same with flags; --key is the TLS key now, --hosts-key the etcd key.
+    let flags = [
+        "--endpoints",
+        &tls_etcd.url,
+        "--cacert",
+        ca,
+        "--cert",
+        cert,
+        "--key",
+        key,
+        "--hosts-key",
+        "/fleet",
+    ];
+    let dump = |extra: &[&str], env: &[(&str, &str)]| {
+        let args: Vec<&str> = flags.iter().chain(extra).copied().collect();
+        no_config(home, &args, env)
+    };
+    assert_eq!(dump(&["dump"], &[]).ok().stdout, "10.0.0.1 a.example.org\n");
+    // A certificate without its key is a config error that names the flag.
+    no_config(
+        home,
+        &["--endpoints", &tls_etcd.url, "--cert", cert, "dump"],
+        &[],
+    )
+    .fails(3, "--cert is set alone");
+
+    // Precedence: a flag over its variable over the config file.
+    std::fs::write(
+        home.join(".dnsctl.yaml"),
+        format!("dnskey: /fleet\netcd:\n  endpoints: [{dead}]\n  ca: {ca}\n"),
+    )
+    .unwrap();
+    let good = [
+        ("ETCDCTL_ENDPOINTS", tls_etcd.url.as_str()),
+        ("ETCDCTL_CERT", cert),
+        ("ETCDCTL_KEY", key),
+    ];
+    // The file's dead endpoint loses to the variable; the file's key and CA still apply.
+    let r = no_config(home, &["dump"], &good).ok();
+    assert_eq!(r.stdout, "10.0.0.1 a.example.org\n");
+    // The flag's dead endpoint wins over the variable's good one.
+    no_config(home, &["--endpoints", &dead, "dump"], &good).fails(1, "etcd is unreachable");
+    // The variable's key wins over the file's dnskey, and the flag over the variable.
+    let mut other = good.to_vec();
+    other.push(("DNSCTL_HOSTS_KEY", "/other"));
+    no_config(home, &["dump"], &other).fails(6, "/other");
+    let r = no_config(home, &["--hosts-key", "/fleet", "dump"], &other).ok();
+    assert_eq!(r.stdout, "10.0.0.1 a.example.org\n");
+    std::fs::remove_file(home.join(".dnsctl.yaml")).unwrap();
+
+    // Nothing says where etcd is: a config error that names every way to say it.
+    no_config(home, &["dump"], &[])
+        .fails(3, "pass --endpoints or set ETCDCTL_ENDPOINTS")
+        .fails(3, "no config file at");
+
+    // ETCDCTL_DIAL_TIMEOUT bounds the wait for an etcd that never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    let timeout = [
+        ("ETCDCTL_ENDPOINTS", silent_url.as_str()),
+        ("ETCDCTL_DIAL_TIMEOUT", "1s"),
+    ];
+    no_config(home, &["dump"], &timeout).fails(1, "no answer within 1s");
+
+    // Authentication: the user from --user or ETCDCTL_USER, the password from
+    // ETCDCTL_PASSWORD (or NAME:PASSWORD in ETCDCTL_USER), never from the command line.
+    let etcd = Etcd::start();
+    etcd.put("/etcdhosts", "10.0.0.1 a\n");
+    etcd.enable_auth("rootpw", "readerpw", "/etcdhosts");
+    let url = etcd.url.as_str();
+    let at = |more: &[(&'static str, &'static str)]| {
+        let mut env = vec![("ETCDCTL_ENDPOINTS", url)];
+        env.extend_from_slice(more);
+        env
+    };
+    let r = no_config(
+        home,
+        &["--user", "reader", "dump"],
+        &at(&[("ETCDCTL_PASSWORD", "readerpw")]),
+    );
+    assert_eq!(r.ok().stdout, "10.0.0.1 a\n");
+    no_config(home, &["dump"], &at(&[("ETCDCTL_USER", "reader:readerpw")])).ok();
+    no_config(
+        home,
+        &["dump"],
+        &at(&[("ETCDCTL_USER", "reader"), ("ETCDCTL_PASSWORD", "x")]),
+    )
+    .fails(1, "etcd authentication failed for user \"reader\"");
+    no_config(home, &["--user", "root", "add", "b", "10.0.0.2"], &at(&[]))
+        .fails(3, "no password: set ETCDCTL_PASSWORD");
+    no_config(
+        home,
+        &["--user", "root:rootpw", "add", "b", "10.0.0.2"],
+        &at(&[]),
+    )
+    .fails(2, "a password on the command line");
+    assert_eq!(value(&etcd, "/etcdhosts"), "10.0.0.1 a\n");
+}
+
+#[test]
+fn completion_scripts_and_the_man_page() {
+    let run = |args: &[&str]| Run::from(Command::new(BIN).args(args).output().unwrap());
+    let bash = run(&["completion", "bash"]).ok().stdout;
+    assert!(bash.contains("complete -F _dnsctl"), "{bash}");
+    // A script bash cannot parse would break every shell that sources it.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("dnsctl.bash");
+    std::fs::write(&script, &bash).unwrap();
+    let parsed = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(parsed.success(), "bash -n {}", script.display());
+    let zsh = run(&["completion", "zsh"]).ok().stdout;
+    assert!(zsh.starts_with("#compdef dnsctl"), "{zsh}");
+    let fish = run(&["completion", "fish"]).ok().stdout;
+    assert!(fish.contains("complete -c dnsctl"), "{fish}");
+    for (shell, script) in [("bash", &bash), ("zsh", &zsh), ("fish", &fish)] {
+        for word in ["hosts-key", "endpoints", "upload", "list", "dry-run"] {
+            assert!(
+                script.contains(word),
+                "{word} not in the {shell} completion"
+            );
+        }
+    }
+    run(&["completion", "tcsh"]).fails(2, "invalid value 'tcsh'");
+
+    let man = run(&["man"]).ok().stdout;
+    assert!(man.contains(".TH dnsctl 1"), "{man}");
+    for text in [
+        "\\-\\-endpoints",
+        "ETCDCTL_PASSWORD",
+        "\\-\\-hosts\\-key",
+        "Exit codes",
+    ] {
+        assert!(man.contains(text), "{text} not in {man}");
+    }
+    // Only dnsctl.1 ships, so it details every command itself.
+    for command in ["dump", "upload", "import", "get", "list", "completion"] {
+        let heading = format!(".SS \"dnsctl {command}\"\n.nf\n");
+        let usage = format!("\nUsage: dnsctl {command} ");
+        assert!(
+            man.contains(&heading) && man.contains(&usage),
+            "{command} not in {man}"
+        );
+    }
+    assert!(
+        man.contains("Print the report and the diff; write nothing"),
+        "{man}"
+    );
+    let rendered = Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    // groff is optional on a test machine; where it is, the page must have no warning.
+    if let Ok(mut groff) = rendered {
+        use std::io::Write;
+        groff
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(man.as_bytes())
+            .unwrap();
+        let out = groff.wait_with_output().unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "groff: {out:?}"
+        );
+    }
+}
+
+#[test]
+fn get_list_and_upload_dry_run() {
+    let etcd = Etcd::start();
+    let text = "# office\n10.0.0.1 web.example.org www.example.org\nfd00::1 web.example.org\n\
+                10.0.0.7 *.apps.example.org\n10.0.0.8 db.lab.example.org\n";
+    let revision = etcd.put("/etcdhosts", text);
+    let env = Env::for_etcd(&etcd, "/etcdhosts");
+
+    let r = env.run(&["get", "web.example.org"]).ok();
+    assert_eq!(
+        r.stdout,
+        "line 2: 10.0.0.1 web.example.org www.example.org\nline 3: fd00::1 web.example.org\n\
+         web.example.org\tA\t10.0.0.1\nweb.example.org\tAAAA\tfd00::1\n"
+    );
+    let r = env.run(&["get", "x.apps.example.org"]).ok();
+    assert_eq!(
+        r.stdout,
+        "line 4: 10.0.0.7 *.apps.example.org\n\
+         (no record names x.apps.example.org: *.apps.example.org answers)\n\
+         x.apps.example.org\tA\t10.0.0.7\n"
+    );
+    let j = env.run(&["-o", "json", "get", "10.0.0.1"]).ok().json();
+    assert_eq!(
+        j["ptr"],
+        serde_json::json!(["web.example.org.", "www.example.org."])
+    );
+    env.run(&["get", "a.b.apps.example.org"])
+        .fails(6, "no record for a.b.apps.example.org in /etcdhosts");
+    env.run(&["get", "bad name"])
+        .fails(2, "neither a host name nor an IP address");
+
+    assert_eq!(
+        env.run(&["list"]).ok().stdout,
+        "*.apps.example.org  10.0.0.7\ndb.lab.example.org  10.0.0.8\n\
+         web.example.org     10.0.0.1 fd00::1\nwww.example.org     10.0.0.1\n"
+    );
+    assert_eq!(
+        env.run(&["list", "*.LAB.example.org"]).ok().stdout,
+        "db.lab.example.org  10.0.0.8\n"
+    );
+    let j = env.run(&["-o", "json", "list", "w*"]).ok().json();
+    assert_eq!(j.as_array().unwrap().len(), 2, "{j}");
+    assert_eq!(env.run(&["list", "nothing*"]).ok().stdout, "");
+
+    // --dry-run: the diff and the summary; nothing written (the revision did not move).
+    let new = env.file("new.hosts", &text.replace("10.0.0.8", "10.0.0.9"));
+    let r = env
+        .run(&["upload", "--dry-run", new.to_str().unwrap()])
+        .ok();
+    assert!(
+        r.stdout
+            .contains("-10.0.0.8 db.lab.example.org\n+10.0.0.9 db.lab.example.org\n"),
+        "{r:#?}"
+    );
+    assert!(r.stdout.contains("nothing written"), "{r:#?}");
+    let j = env
+        .run(&["-o", "json", "upload", "-n", new.to_str().unwrap()])
+        .ok()
+        .json();
+    assert_eq!(
+        (j["written"].as_bool(), j["revision"].as_i64()),
+        (Some(false), Some(revision))
+    );
+    assert_eq!(
+        (j["lines_added"].as_i64(), j["lines_removed"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let bad = env.file("bad.hosts", "10.0.0.300 x\n");
+    env.run(&["upload", "--dry-run", bad.to_str().unwrap()])
+        .fails(4, "invalid address");
+    assert_eq!(get(&etcd, "/etcdhosts"), Some((text.to_string(), revision)));
+    block_on(async {
+        let mut c = etcd.client().await.unwrap();
+        let now = c.get("/", None).await.unwrap().header().unwrap().revision();
+        assert_eq!(now, revision, "nothing at all was written");
+    });
+    // Without --dry-run the same upload writes.
+    env.run(&["upload", new.to_str().unwrap()]).ok();
+    assert!(value(&etcd, "/etcdhosts").contains("10.0.0.9 db.lab"));
+}
+
+/// The exit codes the README documents, one failure of each class.
+#[test]
+fn every_class_of_failure_has_its_exit_code() {
+    let etcd = Etcd::start();
+    let revision = etcd.put("/etcdhosts", "10.0.0.1 a.example.org\n");
+    let env = Env::for_etcd(&etcd, "/etcdhosts");
+    let home = tempfile::tempdir().unwrap();
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let bad = env.file("bad.hosts", "10.0.0.1 a.example.org\nnot-an-address b\n");
+    let good = env.file("good.hosts", "10.0.0.2 b.example.org\n");
+    let (bad, good) = (bad.to_str().unwrap(), good.to_str().unwrap());
+    let stale = (revision - 1).to_string();
+
+    assert_eq!(env.run(&["get", "a.example.org"]).code, 0);
+    no_config(home.path(), &["--endpoints", &dead, "version"], &[]).fails(1, "etcd is unreachable");
+    env.run(&["--no-such-flag", "version"])
+        .fails(2, "--no-such-flag");
+    no_config(home.path(), &["version"], &[]).fails(3, "no etcd endpoint");
+    env.run(&["upload", bad]).fails(4, "line 2");
+    env.run(&["upload", "--expect-revision", &stale, good])
+        .fails(5, "nothing written");
+    env.run(&["--hosts-key", "/missing", "dump"])
+        .fails(6, "does not exist");
+    assert_eq!(get(&etcd, "/etcdhosts").unwrap().1, revision);
+}
+
+#[test]
+fn import_dnsmasq_zone_and_hosts_files_reporting_what_is_left_behind() {
+    let etcd = Etcd::start();
+    let before = "# fleet\n10.0.1.10 nas.office.example\n";
+    let revision = etcd.put("/etcdhosts", before);
+    let env = Env::for_etcd(&etcd, "/etcdhosts");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let import = |args: &[&str]| {
+        let mut all = vec!["import"];
+        all.extend_from_slice(args);
+        Run::from(env.command(&all).current_dir(&data).output().unwrap())
+    };
+    let files = ["dnsmasq.conf", "example.org.zone", "plain.hosts"];
+
+    let report = [
+        "dnsmasq.conf:4: address=/printer.office.example/10.0.1.5: dnsmasq also answers for \
+         every name under printer.office.example; imported as printer.office.example and \
+         *.printer.office.example, which covers one label only (a.printer.office.example, not \
+         b.a.printer.office.example)",
+        "dnsmasq.conf:5: address=/blocked.example/: answers NXDOMAIN (no address), which a \
+         hosts file cannot say",
+        "dnsmasq.conf:7: host-record=cam.office.example,10.0.1.11,300: TTL 300 not carried over \
+         (etcdhosts answers with the Corefile's ttl)",
+        "dnsmasq.conf:8: cname=files.office.example,nas.office.example: CNAME records are not \
+         served by etcdhosts (A, AAAA and PTR only)",
+        "dnsmasq.conf:9: mx-host=office.example,mail.office.example,10: MX records are not \
+         served by etcdhosts (A, AAAA and PTR only)",
+        "dnsmasq.conf:10: txt-record=office.example,\"v=spf1 -all\": TXT records are not served \
+         by etcdhosts (A, AAAA and PTR only)",
+        "dnsmasq.hosts:2: invalid address \"10.0.1.300\"",
+        "example.org.zone:11: mail.example.org MX: MX records are not served by etcdhosts (A, \
+         AAAA and PTR only)",
+        "example.org.zone:12: ftp.example.org CNAME: CNAME records are not served by etcdhosts \
+         (A, AAAA and PTR only)",
+        "example.org.zone:13: txt.example.org TXT: TXT records are not served by etcdhosts (A, \
+         AAAA and PTR only)",
+        "example.org.zone:14: *.apps.example.org A: a DNS wildcard answers any depth below \
+         apps.example.org; etcdhosts' covers one label only",
+        "example.org.zone:16: bad.example.org A: invalid address \"192.0.2.300\"",
+        "plain.hosts:5: invalid address \"not-an-ip\"",
+    ];
+    let reported = |r: &Run| -> Vec<String> {
+        r.stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("dnsctl: import: "))
+            .map(str::to_string)
+            .collect()
+    };
+    // The records it has already (nas.office.example -> 10.0.1.10) are left out.
+    let imported = "# imported from dnsmasq.conf, example.org.zone, plain.hosts\n\
+                    10.0.1.5 printer.office.example\n\
+                    10.0.1.5 *.printer.office.example\n\
+                    10.0.1.10 nas\n\
+                    fd00::10 nas.office.example nas\n\
+                    10.0.1.11 cam.office.example\n\
+                    10.0.1.20 laptop.office.example laptop\n\
+                    192.0.2.1 example.org\n\
+                    192.0.2.53 ns1.example.org\n\
+                    192.0.2.10 www.example.org\n\
+                    2001:db8::10 www.example.org\n\
+                    192.0.2.99 *.apps.example.org\n\
+                    192.0.2.20 db.example.org\n\
+                    10.2.0.1 gw.lab.example gw\n\
+                    10.2.0.2 db.lab.example\n";
+    let diff: String = imported.lines().map(|l| format!("+{l}\n")).collect();
+
+    // Not on a terminal and without --yes: the report and the diff, nothing written.
+    let r = import(&files).fails(2, "pass --yes");
+    assert_eq!(reported(&r), report);
+    assert!(r.stdout.ends_with(&diff), "{r:#?}");
+    // --dry-run: the same, and exit 0.
+    let mut args = files.to_vec();
+    args.push("--dry-run");
+    let r = import(&args).ok();
+    assert_eq!(reported(&r), report);
+    assert!(r.stdout.contains("nothing written"), "{r:#?}");
+    assert_eq!(
+        get(&etcd, "/etcdhosts"),
+        Some((before.to_string(), revision))
+    );
+
+    args.pop();
+    args.push("--yes");
+    let r = import(&args).ok();
+    assert_eq!(reported(&r), report);
+    assert_eq!(value(&etcd, "/etcdhosts"), format!("{before}{imported}"));
+    // DNS answers as dnsctl get shows them: through the imported wildcard, one label deep.
+    let r = env.run(&["get", "x.printer.office.example"]).ok();
+    assert!(
+        r.stdout
+            .ends_with("x.printer.office.example\tA\t10.0.1.5\n"),
+        "{r:#?}"
+    );
+
+    // Imported again: nothing new, nothing written; the report as JSON for scripts.
+    let mut args = vec!["-o", "json", "import", "--yes"];
+    args.extend_from_slice(&files);
+    let r = Run::from(env.command(&args).current_dir(&data).output().unwrap()).ok();
+    let j = r.json();
+    assert_eq!(j["written"], false, "{j}");
+    assert_eq!(j["skipped"].as_array().unwrap().len(), report.len());
+    assert_eq!(j["skipped"][6]["file"], "dnsmasq.hosts");
+    assert_eq!(j["skipped"][6]["line"], 2);
+
+    // --format overrides the detection: a zone file read as a hosts file is all invalid lines.
+    let r = import(&["--format", "hosts", "--dry-run", "example.org.zone"]).ok();
+    assert!(reported(&r).len() > 10, "{r:#?}");
+    import(&["missing.conf"]).fails(1, "cannot read missing.conf");
+}
+
+#[test]
+fn on_a_terminal_the_password_is_asked_for_and_import_asks_before_writing() {
+    let etcd = Etcd::start();
+    etcd.put("/etcdhosts", "10.0.0.1 a\n");
+    etcd.enable_auth("rootpw", "readerpw", "/etcdhosts");
+    let env = Env::for_etcd(&etcd, "/etcdhosts");
+    let no_editor = Path::new("/bin/false");
+    let r = on_terminal(&env, no_editor, "--user root add b 10.0.0.2", "rootpw\n");
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert!(r.stdout.contains("Password for etcd user root:"), "{r:#?}");
+    assert_eq!(value(&etcd, "/etcdhosts"), "10.0.0.1 a\n10.0.0.2 b\n");
+
+    let hosts = env.file("more.hosts", "10.0.0.3 c\n");
+    let import = format!("--user root import {}", hosts.display());
+    let r = on_terminal(&env, no_editor, &import, "rootpw\nn\n");
+    assert!(r.stdout.contains("Import into /etcdhosts? [y/N]"), "{r:#?}");
+    assert_eq!(value(&etcd, "/etcdhosts"), "10.0.0.1 a\n10.0.0.2 b\n");
+    let r = on_terminal(&env, no_editor, &import, "rootpw\ny\n");
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_eq!(
+        value(&etcd, "/etcdhosts"),
+        format!(
+            "10.0.0.1 a\n10.0.0.2 b\n# imported from {}\n10.0.0.3 c\n",
+            hosts.display()
+        )
     );
 }

@@ -127,8 +127,14 @@ coredns_files="./
 ./Corefile.example
 ./LICENSE
 ./README.md
+./completions/
+./completions/_dnsctl
+./completions/dnsctl.bash
+./completions/dnsctl.fish
 ./coredns
 ./dnsctl
+./man/
+./man/dnsctl.1
 ./systemd/
 ./systemd/coredns.service
 ./systemd/sysusers.d/
@@ -138,7 +144,13 @@ coredns_files="./
 dnsctl_files="./
 ./LICENSE
 ./README.md
-./dnsctl"
+./completions/
+./completions/_dnsctl
+./completions/dnsctl.bash
+./completions/dnsctl.fish
+./dnsctl
+./man/
+./man/dnsctl.1"
 libetcdhosts_files="./
 ./LICENSE
 ./README.md
@@ -376,8 +388,10 @@ done
 # snapshot path moved to this test's.
 docker_conf="$ROOT/packaging/docker/Corefile"
 sed -e 's/^\.:53 /.:PORT /' -e 's/prometheus :9153/prometheus 127.0.0.1:METRICS/' \
-	-e 's/ready :8181/ready 127.0.0.1:READY/' -e "s#/var/lib/coredns/#$tmp/#" "$docker_conf" |
-	sed -e "s/METRICS/$(free_port)/" -e "s/READY/$(free_port)/" >"$tmp/docker.Corefile.in"
+	-e 's/ready :8181/ready 127.0.0.1:READY/' -e 's/health :8080/health 127.0.0.1:HEALTH/' \
+	-e "s#/var/lib/coredns/#$tmp/#" "$docker_conf" |
+	sed -e "s/METRICS/$(free_port)/" -e "s/READY/$(free_port)/" -e "s/HEALTH/$(free_port)/" \
+		>"$tmp/docker.Corefile.in"
 sed -i 's/^\(\.:PORT {\)$/\1\n    bind 127.0.0.1/' "$tmp/docker.Corefile.in"
 if ! grep -q '^\.:PORT {' "$tmp/docker.Corefile.in"; then
 	not_ok "packaging/docker/Corefile: no '.:53 {' server block"

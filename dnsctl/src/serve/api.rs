@@ -2,7 +2,6 @@
 //! compare-and-swap against the revision the browser's view was based on. A stale base is
 //! a conflict (409) carrying their text, ours and the diff; nothing is overwritten.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -18,6 +17,7 @@ use serde_json::{json, Value};
 use super::auth::Session;
 use super::App;
 use crate::error::{fail, Code, Failure, Result};
+use crate::lookup::{self, Named};
 use crate::output::{line_changes, lossy, unified};
 use crate::store::{State as Stored, Target};
 use crate::write::{commit_text, Outcome};
@@ -50,29 +50,10 @@ struct Invalid {
     reason: String,
 }
 
-#[derive(Serialize)]
-struct Record {
-    name: String,
-    addrs: Vec<String>,
-}
-
 /// Names and their addresses (in file order), and the invalid lines.
-fn records_of(text: &[u8]) -> (Vec<Record>, Vec<Invalid>) {
+fn records_of(text: &[u8]) -> (Vec<Named>, Vec<Invalid>) {
     let (parsed, diags) = parse_records(text, &Zones::new::<&str>(&[]));
-    let mut by_name: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for r in parsed {
-        let addrs = by_name
-            .entry(r.name.trim_end_matches('.').to_string())
-            .or_default();
-        let addr = r.addr.to_string();
-        if !addrs.contains(&addr) {
-            addrs.push(addr);
-        }
-    }
-    let records = by_name
-        .into_iter()
-        .map(|(name, addrs)| Record { name, addrs })
-        .collect();
+    let records = lookup::by_name(parsed);
     let invalid = diags
         .into_iter()
         .map(|d| Invalid {

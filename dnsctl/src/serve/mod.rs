@@ -20,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::config;
 use crate::error::{fail, Code, Failure, Result};
 use crate::{Ctx, Opts};
 
@@ -51,7 +50,7 @@ pub fn print_password_hash() -> Result<()> {
 
 pub async fn run(opts: Opts, listen: Option<String>, status_key: Option<String>) -> Result<()> {
     // Check the listen address and the users before connecting: a refusal is immediate.
-    let settings = config::load(&config::default_path(opts.config.as_deref())?)?;
+    let settings = opts.settings()?;
     let listen = listen
         .or(settings.serve.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
@@ -73,7 +72,7 @@ pub async fn run(opts: Opts, listen: Option<String>, status_key: Option<String>)
     if !status_key.ends_with('/') {
         status_key.push('/');
     }
-    let (ctx, _) = opts.connect_with_settings().await?;
+    let ctx = opts.connect_with(settings).await?;
 
     let listener = tokio::net::TcpListener::bind(addr)
         .await
