@@ -309,7 +309,8 @@ impl Config {
         self.key.ends_with('/')
     }
 
-    pub(crate) fn table_options(&self) -> TableOptions {
+    /// What the table needs of this config: its zones, TTL and reverse setting.
+    pub fn table_options(&self) -> TableOptions {
         TableOptions {
             zones: Zones::new(&self.zones),
             ttl: self.ttl,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use etcdhosts::hosts::{parse_addr, parse_records, push_name, Record};
-use etcdhosts::{Table, TableOptions, Zones};
+use etcdhosts::{Table, Zones};
 use serde::Serialize;
 
 use crate::error::{fail, Code, Result};
@@ -57,7 +57,8 @@ pub struct Answer {
 /// The answers for `query`, a name or an address, as CoreDNS would give them with no
 /// zones and no `no_reverse` (dnsctl does not know the Corefile).
 pub fn answer(text: &[u8], query: &str) -> Result<Answer> {
-    let table = Table::from_texts(TableOptions::default(), &[text], 0);
+    // The plugin's defaults (every zone, its TTL, reverse answers on), from the core.
+    let table = Table::from_texts(etcdhosts::Config::default().table_options(), &[text], 0);
     let mut answer = Answer {
         query: query.trim_end_matches('.').to_string(),
         ..Answer::default()
