@@ -20,6 +20,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
 
+step "fuzz targets: cargo build --locked of fuzz/ (stable), replay of the committed corpus"
+fuzz/replay.sh
+
 step "go-shim: gofmt, go vet, go test (needs target/release/libetcdhosts.a)"
 cargo build --release -p etcdhosts --lib
 (

@@ -11,7 +11,7 @@
 #           and go fetch over HTTPS), protoc with the well-known .proto files (etcd-client's
 #           build script compiles etcd's protos, which import google/protobuf/descriptor.proto)
 #   run     build + etcd, etcdctl and dig (./run.sh)
-#   test    run + systemd-analyze, ip, chromium, node and npm (./test.sh)
+#   test    run + systemd-analyze, ip, chromium, node, npm and g++ (./test.sh)
 #   bench   run + dnsperf, dnsmasq and python3 (bench/run.sh)
 # ETCDHOSTS_NO_INSTALL=1 behaves like --check.
 set -euo pipefail
@@ -71,6 +71,7 @@ want_test() {
   has chromium || need chromium        # the web console's browser tests
   has node || need nodejs
   has npm || need npm
+  has g++ || need g++                  # libfuzzer-sys (fuzz/replay.sh) compiles libFuzzer's C++
 }
 want_bench() {
   want_run
