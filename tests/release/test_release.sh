@@ -379,7 +379,7 @@ start_coredns() {
 		echo "$pid" >>"$tmp/coredns.pids"
 		# Give it time to fail on a taken port (it logs "CoreDNS-" once listening).
 		local deadline=$((SECONDS + 30))
-		while kill -0 "$pid" 2>/dev/null && ! grep -q '^CoreDNS-' "$tmp/$name.log" && ((SECONDS < deadline)); do
+		while kill -0 "$pid" 2>/dev/null && ! grep -qs '^CoreDNS-' "$tmp/$name.log" && ((SECONDS < deadline)); do
 			sleep 0.1
 		done
 		if kill -0 "$pid" 2>/dev/null; then
