@@ -20,6 +20,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
 
+step "fuzz targets: cargo build --locked of fuzz/ (stable), replay of the committed corpus"
+fuzz/replay.sh
+
 step "go-shim: gofmt, go vet, go test (needs target/release/libetcdhosts.a)"
 cargo build --release -p etcdhosts --lib
 (
@@ -31,7 +34,9 @@ cargo build --release -p etcdhosts --lib
 )
 
 step "end-to-end and fault tests: build CoreDNS (./build.sh), then real etcd (single and 3-member clusters) + CoreDNS over UDP/TCP"
-ETCDHOSTS_COREDNS_ONLY=1 ./build.sh
+# Every supported CoreDNS version (the default and the oldest, see build.sh): TestSupportedVersions
+# runs a short DNS check against each.
+ETCDHOSTS_COREDNS_ONLY=1 ./build.sh v1.12.4 v1.15.0
 (
   cd tests/e2e
   unformatted="$(gofmt -l .)"

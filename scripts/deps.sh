@@ -11,7 +11,7 @@
 #           and go fetch over HTTPS), protoc with the well-known .proto files (etcd-client's
 #           build script compiles etcd's protos, which import google/protobuf/descriptor.proto)
 #   run     build + etcd, etcdctl and dig (./run.sh)
-#   test    run + systemd-analyze, ip, chromium, node and npm, python3 with PyYAML and
+#   test    run + systemd-analyze, ip, chromium, node, npm, g++, python3 with PyYAML and
 #           openssl (./test.sh)
 #   bench   run + dnsperf, dnsmasq and python3 (bench/run.sh)
 # ETCDHOSTS_NO_INSTALL=1 behaves like --check.
@@ -75,6 +75,7 @@ want_test() {
   # deploy/kubernetes/check.sh: the manifests parsed with PyYAML, a throwaway TLS pair
   python3 -c 'import yaml' 2>/dev/null || need python3-yaml
   has openssl || need openssl
+  has g++ || need g++                  # libfuzzer-sys (fuzz/replay.sh) compiles libFuzzer's C++
 }
 want_bench() {
   want_run
