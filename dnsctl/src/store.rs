@@ -103,7 +103,7 @@ impl Meta {
             time: rfc3339(unix),
             unix,
             user: author.unwrap_or_else(user_name),
-            host: hostname(),
+            host: etcdhosts::identity::hostname(),
             command: command.to_string(),
         }
     }
@@ -204,7 +204,11 @@ impl Store {
                     *self.last_call.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
                     return Ok(v);
                 }
-                Ok(Err(e)) if idempotent && !retried && is_connection_error(&e) => retried = true,
+                Ok(Err(e))
+                    if idempotent && !retried && etcdhosts::etcd_error::is_unreachable(&e) =>
+                {
+                    retried = true
+                }
                 Ok(Err(e)) => return Err(self.failure(e, what)),
                 Err(_) => {
                     return Err(Failure::new(
@@ -518,7 +522,7 @@ impl Store {
         if text.contains("request is too large") || text.contains("larger than max") {
             return Failure::new(Code::Error, text);
         }
-        if is_connection_error(&e) {
+        if etcdhosts::etcd_error::is_unreachable(&e) {
             return Failure::new(Code::Error, format!("{UNREACHABLE} ({what}): {text}"));
         }
         if text.contains("message length too large") {
@@ -539,18 +543,6 @@ fn applied(state: &State, ops: &[Op]) -> bool {
         Op::Put(k, v) => state.kvs.iter().any(|kv| kv.key == *k && kv.value == *v),
         Op::Delete(k) => !state.kvs.iter().any(|kv| kv.key == *k),
     })
-}
-
-/// The request may not have reached etcd: a broken connection, or no member available.
-fn is_connection_error(e: &etcd_client::Error) -> bool {
-    match e {
-        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
-        etcd_client::Error::GRpcStatus(status) => {
-            let code = format!("{:?}", status.code());
-            code == "Unavailable" || (code == "Unknown" && status.message() == "transport error")
-        }
-        _ => false,
-    }
 }
 
 fn is_auth_error(text: &str) -> bool {
@@ -690,19 +682,6 @@ pub fn user_name() -> String {
                 .into_owned();
         }
         format!("uid {uid}")
-    }
-}
-
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer and its length are ours; gethostname NUL-terminates within it
-    // (we zeroed it and pass one byte less).
-    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) } == 0;
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(0);
-    if ok && end > 0 {
-        String::from_utf8_lossy(&buf[..end]).into_owned()
-    } else {
-        "unknown".to_string()
     }
 }
 
