@@ -8,7 +8,7 @@ package etcdhosts
 // Each sub-benchmark is plugin/size/kind. The kinds are an A hit, an AAAA hit, an
 // AAAA query on an A-only name (NODATA), an unknown name (a miss: etcdhosts
 // answers NXDOMAIN with an SOA, hosts returns SERVFAIL without writing anything),
-// and a PTR hit. Each iteration asks the next of 4096 different names, and the
+// and a PTR hit. Every reply is checked before the timing starts. Each iteration asks the next of 4096 different names, and the
 // reply is packed into a reused buffer, as the server does with every answer.
 // When a plugin returns an rcode without writing (hosts's SERVFAIL for a miss),
 // the benchmark writes that reply the way CoreDNS's server does, so both sides
@@ -24,6 +24,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	_ "github.com/coredns/coredns/plugin/hosts" // registers "hosts"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 
 	"github.com/miekg/dns"
@@ -138,6 +139,7 @@ func BenchmarkPlugins(b *testing.B) {
 				msgs[i].SetQuestion(name, qtype)
 			}
 			for _, h := range handlers {
+				checkReplies(b, h.name, h.h, kind.name, msgs)
 				b.Run(fmt.Sprintf("%s/%dk/%s", h.name, n/1000, kind.name), func(b *testing.B) {
 					w := &packWriter{buf: make([]byte, 0, 4096)}
 					ctx := context.Background()
@@ -157,6 +159,44 @@ func BenchmarkPlugins(b *testing.B) {
 						b.Fatalf("%d replies written for %d queries", w.writes, b.N)
 					}
 				})
+			}
+		}
+	}
+}
+
+// checkReplies fails the benchmark unless every question of a kind gets the reply that
+// kind stands for, so that what is timed is a right answer and not a fast wrong one.
+func checkReplies(b *testing.B, pluginName string, h plugin.Handler, kind string, msgs []*dns.Msg) {
+	b.Helper()
+	for _, r := range msgs {
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		rc, err := h.ServeDNS(context.Background(), rec, r)
+		if err != nil {
+			b.Fatalf("%s %s %s: %v", pluginName, kind, r.Question[0].Name, err)
+		}
+		if kind == "miss" {
+			// etcdhosts writes NXDOMAIN with an SOA; hosts returns SERVFAIL unwritten.
+			if pluginName == "etcdhosts" && (rec.Msg == nil || rec.Msg.Rcode != dns.RcodeNameError || len(rec.Msg.Ns) != 1) {
+				b.Fatalf("etcdhosts miss %s: want NXDOMAIN with an SOA, got %v", r.Question[0].Name, rec.Msg)
+			}
+			if pluginName == "hosts" && rc != dns.RcodeServerFailure {
+				b.Fatalf("hosts miss %s: rcode %d", r.Question[0].Name, rc)
+			}
+			continue
+		}
+		if rec.Msg == nil || rec.Msg.Rcode != dns.RcodeSuccess {
+			b.Fatalf("%s %s %s: want NOERROR, got %v (rcode %d)", pluginName, kind, r.Question[0].Name, rec.Msg, rc)
+		}
+		want := 1
+		if kind == "NODATA" {
+			want = 0
+		}
+		if (want == 0) != (len(rec.Msg.Answer) == 0) {
+			b.Fatalf("%s %s %s: %d answers", pluginName, kind, r.Question[0].Name, len(rec.Msg.Answer))
+		}
+		for _, rr := range rec.Msg.Answer {
+			if rr.Header().Rrtype != r.Question[0].Qtype {
+				b.Fatalf("%s %s %s: answer of the wrong type: %v", pluginName, kind, r.Question[0].Name, rr)
 			}
 		}
 	}
