@@ -621,7 +621,7 @@ fn dump_to_a_file_replaces_it_whole_or_not_at_all() {
     assert!(j.get("text").is_none(), "{j}");
 
     // A dump that fails before writing (no such key): the backup stays as it was.
-    let r = env.run(&["--key", "/nope", "dump", backup.to_str().unwrap()]);
+    let r = env.run(&["--hosts-key", "/nope", "dump", backup.to_str().unwrap()]);
     assert_eq!(r.code, 6, "{r:#?}");
     assert_eq!(std::fs::read_to_string(&backup).unwrap(), big);
 }
