@@ -224,9 +224,9 @@ pub async fn add(opts: Opts, name: &str, ips: &[String]) -> Result<()> {
                 ctx.target.describe()
             );
             let revision = base.newest_mod_revision();
-            let mut report = Report::new(&ctx, old.as_bytes(), old.as_bytes(), None, message);
-            report.revision = revision;
-            report.print(&ctx)?;
+            Report::new(&ctx, old.as_bytes(), old.as_bytes(), None, message)
+                .at(revision)
+                .print(&ctx)?;
             return Ok(None);
         }
         let summary = format!(

@@ -34,6 +34,7 @@ pub async fn run(opts: Opts, rev: i64, yes: bool) -> Result<()> {
                 ctx.target.describe()
             ),
         )
+        .at(base.newest_mod_revision())
         .print(&ctx);
     }
     if !ctx.out.json() {

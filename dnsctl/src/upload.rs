@@ -52,7 +52,8 @@ pub async fn run(
                 "{} already holds {name}; nothing written",
                 ctx.target.describe()
             ),
-        ),
+        )
+        .at(base.newest_mod_revision()),
         Outcome::Written(revision) => Report::new(
             &ctx,
             &old,

@@ -76,6 +76,14 @@ impl Report {
         }
     }
 
+    /// A report of nothing written names the revision the key is at.
+    pub fn at(mut self, revision: i64) -> Report {
+        if !self.written {
+            self.revision = revision;
+        }
+        self
+    }
+
     pub fn print(&self, ctx: &Ctx) -> Result<()> {
         if ctx.out.json() {
             ctx.out.print_json(self)

@@ -736,6 +736,16 @@ fn json_summaries_of_writes() {
         "{j}"
     );
 
+    // the same upload again: nothing written, the key's revision reported.
+    let j = env
+        .run(&["-o", "json", "upload", file.to_str().unwrap()])
+        .ok()
+        .json();
+    check(&j);
+    assert_eq!(current().1, rev_up);
+    assert_eq!(j["written"], false, "{j}");
+    assert_eq!(j["revision"].as_i64(), Some(rev_up), "{j}");
+
     // upload of a bad file: exit 4, nothing written, no JSON summary on stdout.
     std::fs::write(&file, "10.0.0.7 ok.example.org\nnot-an-ip bad\n").unwrap();
     let r = env.run(&["-o", "json", "upload", file.to_str().unwrap()]);
@@ -758,6 +768,16 @@ fn json_summaries_of_writes() {
         (Some(1), Some(3))
     );
     assert!(!r.stdout.contains("---"), "a diff in JSON mode: {r:#?}");
+
+    // the same rollback again: nothing written, the key's revision reported.
+    let j = env
+        .run(&["-o", "json", "rollback", &rev_del.to_string()])
+        .ok()
+        .json();
+    check(&j);
+    assert_eq!(current().1, rev_rb);
+    assert_eq!(j["written"], false, "{j}");
+    assert_eq!(j["revision"].as_i64(), Some(rev_rb), "{j}");
 
     // edit with a scripted editor.
     let editor = env.script("ed.sh", "printf '10.0.0.8 e.example.org\\n' >> \"$1\"");

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use etcdhosts::hosts::parse_records;
-use etcdhosts::Zones;
+use etcdhosts::{InstanceStatus, Zones};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -452,18 +452,24 @@ async fn fleet_state(ctx: &Ctx, status_key: &str) -> Result<Value> {
     let statuses = ctx.store.read(&status_prefix, None).await?;
     let mut instances = Vec::new();
     for kv in &statuses.kvs {
-        let mut status: Value = match serde_json::from_slice(&kv.value) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => json!({ "instance": kv.key_lossy(), "invalid": true }),
+        // The record the plugin's status writer writes, read with the same type.
+        let Ok(record) = serde_json::from_slice::<InstanceStatus>(&kv.value) else {
+            instances.push(json!({
+                "instance": kv.key_lossy(),
+                "invalid": true,
+                "state": "other-key",
+                "status_key": kv.key_lossy(),
+            }));
+            continue;
         };
-        let revision = status["revision"].as_i64().unwrap_or(0);
-        let state = if status["key"].as_str() != Some(ctx.target.key.as_str()) {
+        let state = if record.key != ctx.target.key {
             "other-key"
-        } else if revision < current {
+        } else if record.revision < current {
             "behind"
         } else {
             "ok"
         };
+        let mut status = json!(record);
         status["state"] = json!(state);
         status["status_key"] = json!(kv.key_lossy());
         instances.push(status);
