@@ -77,6 +77,19 @@ pub struct Serve {
     /// every page needs a login; without, the console only listens on loopback.
     #[serde(deserialize_with = "empty_is_default")]
     pub users: BTreeMap<String, String>,
+    /// How long a console session lasts without a request: a duration such as `30m` or
+    /// `12h` (the default), at most a week.
+    pub session_idle: Option<serde_json::Value>,
+}
+
+impl Serve {
+    pub fn session_idle(&self) -> Result<Duration> {
+        match &self.session_idle {
+            None => Ok(Duration::from_secs(12 * 3600)),
+            Some(v) => parse_duration(v, 7 * 24 * 3600, "a week")
+                .map_err(|m| Failure::new(Code::Config, format!("serve.session_idle: {m}"))),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -429,6 +442,16 @@ fn check_pem(from: &str, path: &Path) -> std::result::Result<(), String> {
 
 /// `5s`, `500ms`, `1m`, `1.5s`, or a bare number of seconds (`5`, `"5"`).
 fn parse_timeout(value: &serde_json::Value) -> std::result::Result<Duration, String> {
+    parse_duration(value, 3600, "an hour")
+}
+
+/// A number of seconds, or a number with one of the units ms, s, m, h; more than 0 and at
+/// most `max_seconds` (`max_text` in words).
+fn parse_duration(
+    value: &serde_json::Value,
+    max_seconds: u64,
+    max_text: &str,
+) -> std::result::Result<Duration, String> {
     let invalid = || format!("{value} is not a duration (write e.g. 5s, 500ms or 5)");
     let (number, unit): (f64, &str) = match value {
         serde_json::Value::Number(n) => (n.as_f64().ok_or_else(invalid)?, "s"),
@@ -446,11 +469,12 @@ fn parse_timeout(value: &serde_json::Value) -> std::result::Result<Duration, Str
         "" | "s" => number,
         "ms" => number / 1000.0,
         "m" => number * 60.0,
+        "h" => number * 3600.0,
         _ => return Err(invalid()),
     };
-    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= max_seconds as f64) {
         return Err(format!(
-            "{value} is out of range (more than 0, at most an hour)"
+            "{value} is out of range (more than 0, at most {max_text})"
         ));
     }
     Ok(Duration::from_secs_f64(seconds))
@@ -779,5 +803,33 @@ mod tests {
             assert!(e.message.contains(needle), "{text}: {e}");
             assert!(!e.message.contains('\n'), "one line: {e}");
         }
+    }
+
+    #[test]
+    fn session_idle_is_a_duration_up_to_a_week() {
+        let idle = |v: &str| {
+            parse_str(&format!(
+                "etcd:\n  endpoints: [http://a:1]\nserve:\n  session_idle: {v}\n"
+            ))
+            .unwrap()
+            .serve
+            .session_idle()
+            .map_err(|f| f.message)
+        };
+        assert_eq!(idle("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(idle("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(idle("168h"), Ok(Duration::from_secs(7 * 24 * 3600)));
+        assert_eq!(
+            idle("169h"),
+            Err(
+                "serve.session_idle: \"169h\" is out of range (more than 0, at most a week)".into()
+            )
+        );
+        assert!(idle("soon").unwrap_err().contains("not a duration"));
+        let default = parse_str("etcd:\n  endpoints: [http://a:1]\n").unwrap();
+        assert_eq!(
+            default.serve.session_idle().ok(),
+            Some(Duration::from_secs(12 * 3600))
+        );
     }
 }

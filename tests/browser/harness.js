@@ -407,9 +407,10 @@ function yamlQuote(s) {
 }
 
 /** Writes a dnsctl config file for etcd; users: {name: argon2 hash}. Returns its path. */
-function writeConfig(etcd, { key = '/etcdhosts', statusKey = '/etcdhosts-status/', users } = {}) {
+function writeConfig(etcd, { key = '/etcdhosts', statusKey = '/etcdhosts-status/', users, sessionIdle } = {}) {
   const file = path.join(tempDir('etcdhosts-dnsctl-'), 'dnsctl.yaml');
   let text = `dnskey: ${key}\netcd:\n  endpoints: [${etcd.url}]\nserve:\n  status_key: ${statusKey}\n`;
+  if (sessionIdle) text += `  session_idle: ${sessionIdle}\n`;
   if (users) {
     text += '  users:\n';
     for (const [name, hash] of Object.entries(users)) text += `    ${name}: ${yamlQuote(hash)}\n`;
@@ -575,9 +576,9 @@ fd00::20 mail.example.org
 /**
  * etcd (seeded with `seed` through dnsctl upload unless null), `coredns` CoreDNS instances
  * (with status_key when statusKey is set), the console (login required when users =
- * {name: password} is given) and a browser page.
+ * {name: password} is given; sessions idle out after sessionIdle, e.g. '2s') and a browser page.
  */
-async function startStack({ users, coredns = 1, statusKey, seed = SEED } = {}) {
+async function startStack({ users, coredns = 1, statusKey, seed = SEED, sessionIdle } = {}) {
   const s = {};
   s.etcd = await Etcd.start();
   let hashes;
@@ -585,7 +586,7 @@ async function startStack({ users, coredns = 1, statusKey, seed = SEED } = {}) {
     hashes = {};
     for (const [name, password] of Object.entries(users)) hashes[name] = await hashPassword(password);
   }
-  s.config = writeConfig(s.etcd, { users: hashes, statusKey: statusKey || '/etcdhosts-status/' });
+  s.config = writeConfig(s.etcd, { users: hashes, statusKey: statusKey || '/etcdhosts-status/', sessionIdle });
   if (seed !== null) s.seedRevision = await upload(s.config, seed);
   s.dns = await Promise.all(Array.from({ length: coredns }, () => CoreDNS.start(s.etcd, { statusKey })));
   s.console = await Console.start(s.config);

@@ -186,3 +186,42 @@ test('serve refuses a non-loopback listen address without serve.users (exit 3)',
   assert.match(p.out, /serve\.users/);
   assert.doesNotMatch(p.out, /console at/);
 }));
+
+describe('with serve.session_idle', () => {
+  let t;
+  after(async () => {
+    await h.stopAll();
+  });
+
+  test('a session in use stays; an idle one expires after serve.session_idle', h.withDiagnostics('session-idle', () => [t && t.page], async () => {
+    const IDLE_MS = 2000;
+    t = await h.startStack({ users: { alice: PASSWORD }, sessionIdle: '2s', coredns: 0 });
+    const base = t.console.url;
+    await t.page.goto(base);
+    await t.page.getByTestId('login-user').waitFor();
+    await h.login(t.page, 'alice', PASSWORD);
+    await t.page.getByTestId('records-table').waitFor();
+    const cookie = (await t.page.context().cookies()).find((c) => c.name === 'dnsctl_session');
+    assert.ok(cookie, 'no session cookie after login');
+    const headers = { cookie: `${cookie.name}=${cookie.value}` };
+    const state = () => fetch(`${base}api/state`, { headers, redirect: 'manual' }).then((r) => r.status);
+
+    // In use every 500 ms for twice the idle time: the session stays.
+    const inUseUntil = Date.now() + 2 * IDLE_MS;
+    while (Date.now() < inUseUntil) {
+      assert.equal(await state(), 200, 'a session in use expired');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+
+    // Every request that is accepted renews the session, so the checks below wait out a
+    // span of time on purpose (the property is about time) and ask only once after it.
+    const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+    await pause(IDLE_MS / 2);
+    assert.equal(await state(), 200, 'refused after half the idle time');
+    await pause(IDLE_MS + 500);
+    assert.equal(await state(), 401, 'still accepted after the idle time');
+    // Gone for good: the page goes back to the login form.
+    await t.page.reload();
+    await t.page.getByTestId('login-user').waitFor();
+  }));
+});

@@ -30,7 +30,6 @@ use super::App;
 use crate::error::{Code, Failure, Result};
 
 const COOKIE: &str = "dnsctl_session";
-const IDLE: Duration = Duration::from_secs(12 * 3600);
 /// Sessions kept at most: anonymous visits must not grow memory without bound.
 const MAX_SESSIONS: usize = 10_000;
 
@@ -56,10 +55,12 @@ pub struct Auth {
     port: AtomicU16,
     sessions: Mutex<HashMap<String, Session>>,
     local_user: String,
+    /// A session unused this long is gone (`serve.session_idle`).
+    idle: Duration,
 }
 
 impl Auth {
-    pub fn new(users: &BTreeMap<String, String>, loopback: bool) -> Result<Auth> {
+    pub fn new(users: &BTreeMap<String, String>, loopback: bool, idle: Duration) -> Result<Auth> {
         for (user, hash) in users {
             if let Err(e) = PasswordHash::new(hash) {
                 return Err(Failure::new(
@@ -77,6 +78,7 @@ impl Auth {
             port: AtomicU16::new(0),
             sessions: Mutex::new(HashMap::new()),
             local_user: crate::store::user_name(),
+            idle,
         })
     }
 
@@ -96,7 +98,7 @@ impl Auth {
         };
         let token = random_token();
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.retain(|_, s| s.seen.elapsed() < IDLE);
+        sessions.retain(|_, s| s.seen.elapsed() < self.idle);
         if sessions.len() >= MAX_SESSIONS {
             if let Some(oldest) = sessions
                 .iter()
@@ -114,7 +116,7 @@ impl Auth {
         let token = cookie(headers, COOKIE)?;
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         let session = sessions.get_mut(&token)?;
-        if session.seen.elapsed() >= IDLE {
+        if session.seen.elapsed() >= self.idle {
             sessions.remove(&token);
             return None;
         }
@@ -243,7 +245,7 @@ pub async fn guard(State(app): State<Arc<App>>, mut request: Request, next: Next
     if let Some(token) = new_cookie {
         h.append(
             header::SET_COOKIE,
-            app.auth.set_cookie(&token, IDLE.as_secs()),
+            app.auth.set_cookie(&token, app.auth.idle.as_secs()),
         );
     }
     h.insert(
@@ -331,7 +333,7 @@ pub async fn login(
     let mut response = Json(json!({ "user": session.user, "csrf": session.csrf })).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
-        app.auth.set_cookie(&token, IDLE.as_secs()),
+        app.auth.set_cookie(&token, app.auth.idle.as_secs()),
     );
     response
 }
@@ -373,7 +375,9 @@ mod tests {
     #[test]
     fn bad_hash_is_a_config_error() {
         let users = BTreeMap::from([("alice".to_string(), "plaintext".to_string())]);
-        let err = Auth::new(&users, true).err().unwrap();
+        let err = Auth::new(&users, true, Duration::from_secs(60))
+            .err()
+            .unwrap();
         assert_eq!(err.code, Code::Config);
         assert!(err.message.contains("serve.users.alice"), "{}", err.message);
     }
@@ -397,7 +401,7 @@ mod tests {
 
     #[test]
     fn loopback_host_check() {
-        let auth = Auth::new(&BTreeMap::new(), true).unwrap();
+        let auth = Auth::new(&BTreeMap::new(), true, Duration::from_secs(60)).unwrap();
         auth.set_port(8053);
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("localhost:8053"));

@@ -65,7 +65,8 @@ pub async fn run(opts: Opts, listen: Option<String>, status_key: Option<String>)
             ),
         );
     }
-    let auth = auth::Auth::new(&settings.serve.users, addr.ip().is_loopback())?;
+    let idle = settings.serve.session_idle()?;
+    let auth = auth::Auth::new(&settings.serve.users, addr.ip().is_loopback(), idle)?;
     let mut status_key = status_key
         .or(settings.serve.status_key.clone())
         .unwrap_or_else(|| DEFAULT_STATUS_KEY.to_string());
