@@ -629,7 +629,10 @@ mod tests {
         for (bad, shown) in [
             ("0", "0 is out of range"),
             ("-1", "-1 is out of range"),
-            ("5h", "\"5h\" is out of range (more than 0, at most an hour)"),
+            (
+                "5h",
+                "\"5h\" is out of range (more than 0, at most an hour)",
+            ),
             ("soon", "\"soon\" is not a duration"),
             ("[1]", "[1] is not a duration"),
             ("\"\"", "\"\" is not a duration"),
