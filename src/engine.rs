@@ -32,7 +32,8 @@ impl Engine {
         if let Some(path) = &state.config.snapshot {
             if let Some((revision, text)) = snapshot::load(path) {
                 let source = path.display().to_string();
-                state.publish(&[(&source, &text)], revision, &format!("snapshot {source}"));
+                let texts = [(source.as_bytes(), Some(&text[..]))];
+                state.publish(&texts, true, revision, &format!("snapshot {source}"));
             }
         }
         let (first_read_tx, first_read_rx) = mpsc::channel();

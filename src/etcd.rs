@@ -17,8 +17,12 @@ use crate::state::State;
 pub use crate::client::{connect_options, MAX_RESPONSE_BYTES};
 pub use crate::etcd_error::explain;
 
-/// The hosts data of a key or prefix: each key's mod revision and value, in key order.
+/// The hosts data of a key or prefix: each key's mod revision, and its value only while a
+/// snapshot file needs it (the table keeps no text).
 type Fragments = BTreeMap<Vec<u8>, (i64, Vec<u8>)>;
+
+/// New values of keys (None: deleted), in key order.
+type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
 
 /// Runs until the engine is dropped (the task is aborted). `first_read`, if given, is told
 /// once, when the first read from etcd succeeded or failed.
@@ -91,17 +95,18 @@ impl Session<'_> {
         let read_revision = response.header().map_or(0, |h| h.revision());
         // Move the values out (no copy), and let the response go before the long watch:
         // a 1M-line file would otherwise stay in memory twice.
-        let fragments: Fragments = response
-            .take_kvs()
-            .into_iter()
-            .map(|kv| {
-                let revision = kv.mod_revision();
-                let (key, value) = kv.into_key_value();
-                (key, (revision, value))
-            })
-            .collect();
+        let mut fragments = Fragments::new();
+        let mut changes = Changes::new();
+        for kv in response.take_kvs() {
+            let revision = kv.mod_revision();
+            let (key, value) = kv.into_key_value();
+            fragments.insert(key.clone(), (revision, Vec::new()));
+            changes.insert(key, Some(value));
+        }
         drop(response);
-        let mut fragments = self.publish(fragments, read_revision).await;
+        let mut fragments = self
+            .publish(fragments, changes, true, read_revision)
+            .await;
         self.read_done = true;
         if let Some(tx) = first_read.take() {
             let _ = tx.send(());
@@ -150,32 +155,42 @@ impl Session<'_> {
                 continue; // the "created" notice or a progress notification
             }
             let mut revision = response.header().map_or(0, |h| h.revision());
+            let mut changes = Changes::new();
             for event in response.events() {
                 let Some(kv) = event.kv() else { continue };
                 revision = revision.max(kv.mod_revision());
                 match event.event_type() {
                     EventType::Put => {
-                        fragments
-                            .insert(kv.key().to_vec(), (kv.mod_revision(), kv.value().to_vec()));
+                        fragments.insert(kv.key().to_vec(), (kv.mod_revision(), Vec::new()));
+                        changes.insert(kv.key().to_vec(), Some(kv.value().to_vec()));
                     }
                     EventType::Delete => {
                         fragments.remove(kv.key());
+                        changes.insert(kv.key().to_vec(), None);
                     }
                 }
             }
-            // The values are copied out: let the response go before the table is built.
+            // The values are copied out: let the response go before the table is changed.
             drop(response);
-            fragments = self.publish(fragments, revision).await;
+            fragments = self.publish(fragments, changes, false, revision).await;
         }
     }
 
-    /// Publishes the fragments on a blocking thread and hands them back: a 1M-line build
-    /// takes half a second, which must not stall the runtime's one worker (other
-    /// instances, the status writer's keepalives).
-    async fn publish(&self, fragments: Fragments, read_revision: i64) -> Fragments {
+    /// Publishes the changes on a blocking thread and hands the fragments back: a first
+    /// read of 1M lines takes a second, which must not stall the runtime's one worker
+    /// (other instances, the status writer's keepalives).
+    async fn publish(
+        &self,
+        fragments: Fragments,
+        changes: Changes,
+        complete: bool,
+        read_revision: i64,
+    ) -> Fragments {
         let state = self.state.clone();
-        let built =
-            tokio::task::spawn_blocking(move || publish(&state, fragments, read_revision)).await;
+        let built = tokio::task::spawn_blocking(move || {
+            publish(&state, fragments, changes, complete, read_revision)
+        })
+        .await;
         match built {
             Ok(fragments) => fragments,
             // The supervisor (`engine`) restarts the task.
@@ -184,14 +199,19 @@ impl Session<'_> {
     }
 }
 
-/// Publishes the fragments (one, for a plain key) and writes the snapshot. The revision
-/// served is the newest mod revision of the data, so every server holding the same data
-/// reports the same revision; an empty key falls back to the read's revision.
+/// Publishes the changes and writes the snapshot. The revision served is the newest mod
+/// revision of the data, so every server holding the same data reports the same revision;
+/// an empty key falls back to the read's revision.
 ///
-/// For a plain key the text is dropped once published: the next change brings the whole
-/// value again, and a 1M-line file is ~40 bytes a record. A prefix keeps its fragments,
-/// since a change to one is merged with the others.
-fn publish(state: &State, mut fragments: Fragments, read_revision: i64) -> Fragments {
+/// The values are dropped once published, unless a snapshot file is written: it needs the
+/// whole text on every change.
+fn publish(
+    state: &State,
+    mut fragments: Fragments,
+    changes: Changes,
+    complete: bool,
+    read_revision: i64,
+) -> Fragments {
     #[cfg(test)]
     tests::maybe_panic(&state.config.key);
     let config = &state.config;
@@ -200,28 +220,23 @@ fn publish(state: &State, mut fragments: Fragments, read_revision: i64) -> Fragm
         .map(|(rev, _)| *rev)
         .max()
         .unwrap_or(read_revision);
-    let keys: Vec<String> = fragments
-        .keys()
-        .map(|k| String::from_utf8_lossy(k).into_owned())
-        .collect();
-    let parts: Vec<(&str, &[u8])> = keys
-        .iter()
-        .zip(fragments.values())
-        .map(|(k, (_, v))| (k.as_str(), v.as_slice()))
-        .collect();
     if fragments.is_empty() {
         tracing::info!("etcd key {} is missing or empty", config.key);
     }
-    state.publish(&parts, revision, &format!("etcd key {}", config.key));
+    let texts: Vec<(&[u8], Option<&[u8]>)> = changes
+        .iter()
+        .map(|(k, v)| (k.as_slice(), v.as_deref()))
+        .collect();
+    state.publish(&texts, complete, revision, &format!("etcd key {}", config.key));
     if let Some(path) = &config.snapshot {
+        for (key, value) in changes {
+            if let (Some((_, kept)), Some(value)) = (fragments.get_mut(&key), value) {
+                *kept = value;
+            }
+        }
         let values: Vec<&[u8]> = fragments.values().map(|(_, v)| v.as_slice()).collect();
         if let Err(e) = snapshot::write(path, revision, &values) {
             tracing::warn!("cannot write snapshot: {e}");
-        }
-    }
-    if !config.is_prefix() {
-        for (_, value) in fragments.values_mut() {
-            *value = Vec::new();
         }
     }
     fragments

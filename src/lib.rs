@@ -18,6 +18,7 @@
 
 pub mod client;
 pub mod config;
+mod dataset;
 pub mod engine;
 pub mod etcd;
 pub mod etcd_error;

@@ -3,14 +3,15 @@
 //! etcd task is its one writer.
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::table::{Table, TableBuilder, TableOptions};
+use crate::dataset::{Dataset, TextChange};
+use crate::table::Table;
 use crate::zones::Zones;
 
 /// Counters for metrics and readiness. Mirrors `etcdhosts_stats` in the C ABI.
@@ -33,7 +34,9 @@ pub struct Stats {
 
 pub(crate) struct State {
     pub(crate) config: Config,
-    options: TableOptions,
+    zones: Zones,
+    /// The sources of the table, and how to change them: the etcd task's alone.
+    dataset: Mutex<Dataset>,
     table: ArcSwap<Table>,
     reloads: AtomicU64,
     last_reload_unix_ms: AtomicI64,
@@ -49,13 +52,13 @@ impl State {
     /// Serves the inline lines, not ready: nothing has been read yet.
     pub(crate) fn new(config: Config) -> State {
         let options = config.table_options();
-        let mut inline_only = TableBuilder::new(options.clone());
-        inline_only.add_text("inline", config.inline.as_bytes());
-        let inline_only = inline_only.build(0);
+        let dataset = Dataset::new(options.clone(), config.inline.as_bytes());
+        let inline_only = dataset.table().clone();
         log_diagnostics(&inline_only);
         State {
-            options,
-            table: ArcSwap::from_pointee(inline_only),
+            zones: options.zones,
+            dataset: Mutex::new(dataset),
+            table: ArcSwap::new(inline_only),
             reloads: AtomicU64::new(0),
             last_reload_unix_ms: AtomicI64::new(0),
             etcd_errors: AtomicU64::new(0),
@@ -66,26 +69,33 @@ impl State {
         }
     }
 
-    /// Builds a table from hosts texts (etcd fragments or the snapshot, with their sources)
-    /// plus the inline lines, and swaps it in. Readers see the old table or the new one,
-    /// never a mix. A 1M-line build takes about half a second: not on the runtime's worker.
-    pub(crate) fn publish(&self, parts: &[(&str, &[u8])], revision: i64, origin: &str) {
+    /// Applies new values of hosts texts (etcd keys, or the snapshot; `complete`: these
+    /// are all there are) and swaps in the table that results. Readers see the old table or
+    /// the new one, never a mix. Only the chunks of text that changed are parsed, and only
+    /// the shards they touch are rebuilt; a first read of 1M lines still takes a while, so
+    /// this does not run on the runtime's worker.
+    pub(crate) fn publish(
+        &self,
+        changes: &[TextChange<'_>],
+        complete: bool,
+        revision: i64,
+        origin: &str,
+    ) {
         let started = Instant::now();
-        let mut builder = TableBuilder::new(self.options.clone());
-        for (source, text) in parts {
-            builder.add_text(source, text);
-        }
-        builder.add_text("inline", self.config.inline.as_bytes());
-        let table = builder.build(revision);
-        let built = started.elapsed();
+        let table = self
+            .dataset
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .update(changes, complete, revision);
+        let took = started.elapsed();
         log_diagnostics(&table);
         tracing::info!(
-            "serving {} records ({} names) from {origin} at revision {revision}, built in {:.1} ms",
+            "serving {} records ({} names) from {origin} at revision {revision}, updated in {:.1} ms",
             table.records(),
             table.names(),
-            built.as_secs_f64() * 1000.0
+            took.as_secs_f64() * 1000.0
         );
-        self.table.store(Arc::new(table));
+        self.table.store(table);
         release_free_memory();
         self.reloads.fetch_add(1, Ordering::Relaxed);
         self.last_reload_unix_ms.store(unix_ms(), Ordering::Relaxed);
@@ -94,7 +104,7 @@ impl State {
     }
 
     pub(crate) fn zones(&self) -> &Zones {
-        &self.options.zones
+        &self.zones
     }
 
     /// The table being served now.
@@ -133,16 +143,16 @@ impl State {
     }
 }
 
-/// The first few skipped lines of a build, and how many more there were.
+/// The first few skipped lines a change brought, and how many the data holds in all.
 fn log_diagnostics(table: &Table) {
     for (source, d) in table.diagnostics() {
         tracing::warn!("skipped {source} {d}");
     }
     let shown = table.diagnostics().len();
-    if table.invalid_lines() > shown {
+    if shown > 0 && table.invalid_lines() > shown {
         tracing::warn!(
-            "skipped {} more invalid lines",
-            table.invalid_lines() - shown
+            "skipped {} invalid lines in all",
+            table.invalid_lines()
         );
     }
 }

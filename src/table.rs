@@ -8,19 +8,27 @@
 
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
-use hashbrown::HashTable;
 use hickory_proto::rr::Name;
 
 use crate::hosts::{self, Diagnostic};
 use crate::zones::{Soa, Zones};
 
+mod shard;
+mod update;
+
+use shard::{addr_hash, shard_of, Block, NameShard, RevShard, SHARDS};
+pub(crate) use shard::Src;
+pub(crate) use update::{Footprint, Records};
+use update::Update;
+
 pub const TYPE_A: u16 = 1;
 pub const TYPE_PTR: u16 = 12;
 pub const TYPE_AAAA: u16 = 28;
 
-/// How many diagnostics of one build are kept for the log.
-const KEEP_DIAGNOSTICS: usize = 20;
+/// How many diagnostics of one change are kept for the log.
+pub(crate) const KEEP_DIAGNOSTICS: usize = 20;
 
 /// What a lookup found. Mirrors `etcdhosts_status` in the C ABI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,37 +76,6 @@ impl Answer {
     }
 }
 
-/// A name's block in [`Table::blocks`]: `[name_len: u8][v4 count: u32 LE][v6 count: u32 LE]
-/// [name][v4 addresses, 4 bytes each][v6 addresses, 16 bytes each]`. A block without
-/// addresses is an empty non-terminal or a zone apex.
-const BLOCK_HEADER: usize = 9;
-
-#[derive(Clone, Copy)]
-struct Block<'a> {
-    name: &'a [u8],
-    v4: &'a [u8],
-    v6: &'a [u8],
-}
-
-impl<'a> Block<'a> {
-    fn at(blocks: &'a [u8], offset: u32) -> Block<'a> {
-        let b = &blocks[offset as usize..];
-        let name_len = b[0] as usize;
-        let v4_len = u32::from_le_bytes([b[1], b[2], b[3], b[4]]) as usize * 4;
-        let v6_len = u32::from_le_bytes([b[5], b[6], b[7], b[8]]) as usize * 16;
-        let name_end = BLOCK_HEADER + name_len;
-        Block {
-            name: &b[BLOCK_HEADER..name_end],
-            v4: &b[name_end..name_end + v4_len],
-            v6: &b[name_end + v4_len..name_end + v4_len + v6_len],
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.v4.is_empty() && self.v6.is_empty()
-    }
-}
-
 /// Settings that shape a table, from the Corefile.
 #[derive(Debug, Clone)]
 pub struct TableOptions {
@@ -107,287 +84,157 @@ pub struct TableOptions {
     pub no_reverse: bool,
 }
 
+/// What the data holds: the name index and the reverse index, each split into [`SHARDS`]
+/// shards by hash. A change makes a new table that shares every shard it did not touch.
 pub struct Table {
     options: TableOptions,
     revision: i64,
     hasher: foldhash::fast::RandomState,
-    /// Block offsets, hashed by name.
-    index: HashTable<u32>,
-    blocks: Vec<u8>,
-    /// (address, block) sorted by address, a name's first-seen order kept per address, and
-    /// an index from an address hash to the start of its run.
-    rev4: Vec<([u8; 4], u32)>,
-    rev6: Vec<([u8; 16], u32)>,
-    rev_index: HashTable<u32>,
-    names: usize,
+    names: Box<[Arc<NameShard>]>,
+    reverse: Box<[Arc<RevShard>]>,
+    name_count: usize,
     records: usize,
     invalid_lines: usize,
     diagnostics: Vec<(String, Diagnostic)>,
 }
 
-/// Accumulates hosts texts (inline lines, etcd fragments) and builds a [`Table`].
-pub struct TableBuilder {
-    options: TableOptions,
-    hasher: foldhash::fast::RandomState,
-    index: HashTable<u32>,
-    names: Vec<u8>,
-    /// (name_start, name_len) per entry, in first-seen order.
-    spans: Vec<(u32, u32)>,
-    v4_pairs: Vec<(u32, [u8; 4])>,
-    v6_pairs: Vec<(u32, [u8; 16])>,
-    invalid_lines: usize,
-    diagnostics: Vec<(String, Diagnostic)>,
+/// One source's text, parsed: its records, how many lines were skipped, and the first few
+/// of them (numbered from `first_line`).
+pub(crate) struct Parsed {
+    pub(crate) records: Records,
+    pub(crate) invalid_lines: usize,
+    pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
-fn name_of(names: &[u8], span: (u32, u32)) -> &[u8] {
-    &names[span.0 as usize..(span.0 + span.1) as usize]
-}
-
-impl TableBuilder {
-    pub fn new(options: TableOptions) -> TableBuilder {
-        TableBuilder {
-            options,
-            hasher: foldhash::fast::RandomState::default(),
-            index: HashTable::new(),
-            names: Vec::new(),
-            spans: Vec::new(),
-            v4_pairs: Vec::new(),
-            v6_pairs: Vec::new(),
-            invalid_lines: 0,
-            diagnostics: Vec::new(),
-        }
-    }
-
-    /// Adds one hosts text. Bad lines are counted and the first few kept as diagnostics,
-    /// labelled with `source` (the etcd key, "inline", a file name).
-    pub fn add_text(&mut self, source: &str, text: &[u8]) {
-        // Size the index once: growing it rehashes every name, a quarter of a big build.
-        let lines = text.iter().filter(|&&b| b == b'\n').count() + 1;
-        let (names, spans, hasher) = (&self.names, &self.spans, &self.hasher);
-        self.index.reserve(lines, |&e| {
-            hasher.hash_one(name_of(names, spans[e as usize]))
-        });
-        self.v4_pairs.reserve(lines);
-        self.names.reserve(text.len() / 2);
-        let keep = KEEP_DIAGNOSTICS.saturating_sub(self.diagnostics.len());
+impl Parsed {
+    pub(crate) fn new(text: &[u8], zones: &Zones, first_line: usize, keep: usize) -> Parsed {
+        let mut records = Records::default();
         let mut diagnostics = Vec::new();
-        let zones = self.options.zones.clone();
-        self.invalid_lines += hosts::parse(text, &zones, &mut diagnostics, keep, |addr, name| {
-            self.add(addr, name)
+        let invalid_lines = hosts::parse(text, zones, &mut diagnostics, keep, |addr, name| {
+            records.push(addr, name)
         });
-        self.diagnostics
-            .extend(diagnostics.into_iter().map(|d| (source.to_string(), d)));
-    }
-
-    /// Adds one record; `name` is a lowercase FQDN.
-    pub fn add(&mut self, addr: IpAddr, name: &[u8]) {
-        let entry = self.entry_for(name);
-        match addr {
-            IpAddr::V4(a) => self.v4_pairs.push((entry, a.octets())),
-            IpAddr::V6(a) => self.v6_pairs.push((entry, a.octets())),
+        for d in &mut diagnostics {
+            d.line += first_line - 1;
         }
-    }
-
-    fn entry_for(&mut self, name: &[u8]) -> u32 {
-        if let Some(e) = self.find(name) {
-            return e;
-        }
-        let hash = self.hasher.hash_one(name);
-        let e = self.spans.len() as u32;
-        self.spans
-            .push((self.names.len() as u32, name.len() as u32));
-        self.names.extend_from_slice(name);
-        let (names, spans, hasher) = (&self.names, &self.spans, &self.hasher);
-        self.index.insert_unique(hash, e, |&e| {
-            hasher.hash_one(name_of(names, spans[e as usize]))
-        });
-        e
-    }
-
-    /// Adds the zone apexes and every empty non-terminal (a name without records but with
-    /// names below it) as entries without addresses: such names exist in DNS, and a
-    /// NXDOMAIN for them would tell RFC 8020 resolvers that nothing exists below them.
-    fn add_empty_non_terminals(&mut self) {
-        for zone in self.options.zones.clone().as_slice() {
-            self.entry_for(zone.name.as_bytes());
-        }
-        let mut parent = Vec::with_capacity(256);
-        for i in 0..self.spans.len() {
-            let (start, len) = self.spans[i];
-            let mut name = &self.names[start as usize..(start + len) as usize];
-            // Walk up until a name that exists: its ancestors were added with it, and every
-            // walk ends at the latest at the zone apex, which exists.
-            while let Some(dot) = name.iter().position(|&b| b == b'.') {
-                name = &name[dot + 1..];
-                parent.clear();
-                parent.extend_from_slice(if name.is_empty() { b"." } else { name });
-                if self.find(&parent).is_some() {
-                    break;
-                }
-                self.entry_for(&parent);
-                let (start, len) = self.spans[i];
-                let end = (start + len) as usize;
-                name = &self.names[end - parent.len()..end];
-            }
-        }
-    }
-
-    fn find(&self, name: &[u8]) -> Option<u32> {
-        let (names, spans) = (&self.names, &self.spans);
-        self.index
-            .find(self.hasher.hash_one(name), |&e| {
-                name_of(names, spans[e as usize]) == name
-            })
-            .copied()
-    }
-
-    pub fn build(mut self, revision: i64) -> Table {
-        self.add_empty_non_terminals();
-        let entries = self.spans.len();
-        let (v4, v4_ranges) = group_by_entry(self.v4_pairs, entries);
-        let (v6, v6_ranges) = group_by_entry(self.v6_pairs, entries);
-        let range = |(start, len): (u32, u32)| start as usize..(start + len) as usize;
-
-        let mut blocks = Vec::with_capacity(
-            entries * BLOCK_HEADER + self.names.len() + v4.len() * 4 + v6.len() * 16,
-        );
-        let mut offsets = Vec::with_capacity(entries);
-        let (mut names, mut records) = (0, 0);
-        for (i, &span) in self.spans.iter().enumerate() {
-            let (v4_addrs, v6_addrs) = (&v4[range(v4_ranges[i])], &v6[range(v6_ranges[i])]);
-            let name = name_of(&self.names, span);
-            offsets.push(u32::try_from(blocks.len()).expect("hosts data beyond 4 GiB"));
-            blocks.push(name.len() as u8);
-            blocks.extend_from_slice(&(v4_addrs.len() as u32).to_le_bytes());
-            blocks.extend_from_slice(&(v6_addrs.len() as u32).to_le_bytes());
-            blocks.extend_from_slice(name);
-            blocks.extend_from_slice(v4_addrs.as_flattened());
-            blocks.extend_from_slice(v6_addrs.as_flattened());
-            if !(v4_addrs.is_empty() && v6_addrs.is_empty()) {
-                names += 1;
-                records += v4_addrs.len() + v6_addrs.len();
-            }
-        }
-        // The builder's index holds entry numbers; the same slots now hold block offsets
-        // (the hashes, of the names, do not change).
-        let mut index = self.index;
-        for slot in index.iter_mut() {
-            *slot = offsets[*slot as usize];
-        }
-
-        let mut rev4 = Vec::new();
-        let mut rev6 = Vec::new();
-        if !self.options.no_reverse {
-            for (i, &span) in self.spans.iter().enumerate() {
-                // Wildcards name no single host, so they make no PTR.
-                if self.names[span.0 as usize] == b'*' {
-                    continue;
-                }
-                rev4.extend(v4[range(v4_ranges[i])].iter().map(|a| (*a, offsets[i])));
-                rev6.extend(v6[range(v6_ranges[i])].iter().map(|a| (*a, offsets[i])));
-            }
-            // Stable: the names of one address keep their first-seen order.
-            rev4.sort_by_key(|&(a, _)| a);
-            rev6.sort_by_key(|&(a, _)| a);
-        }
-        let rev_index = reverse_index(&self.hasher, &rev4, &rev6);
-        Table {
-            options: self.options,
-            revision,
-            hasher: self.hasher,
-            index,
-            blocks,
-            rev4,
-            rev6,
-            rev_index,
-            names,
+        Parsed {
             records,
-            invalid_lines: self.invalid_lines,
-            diagnostics: self.diagnostics,
+            invalid_lines,
+            diagnostics,
         }
     }
-}
-
-/// Marks positions in `rev6` in the reverse index (positions in `rev4` are untagged).
-const V6_TAG: u32 = 1 << 31;
-
-/// Indexes the start of each address's run in `rev4` and `rev6` by the address's hash.
-fn reverse_index(
-    hasher: &foldhash::fast::RandomState,
-    rev4: &[([u8; 4], u32)],
-    rev6: &[([u8; 16], u32)],
-) -> HashTable<u32> {
-    let hash_at = |&p: &u32| match p & V6_TAG {
-        0 => hasher.hash_one(rev4[p as usize].0),
-        _ => hasher.hash_one(rev6[(p & !V6_TAG) as usize].0),
-    };
-    let mut index = HashTable::new();
-    for (i, (a, _)) in rev4.iter().enumerate() {
-        if i == 0 || rev4[i - 1].0 != *a {
-            index.insert_unique(hasher.hash_one(a), i as u32, hash_at);
-        }
-    }
-    for (i, (a, _)) in rev6.iter().enumerate() {
-        if i == 0 || rev6[i - 1].0 != *a {
-            index.insert_unique(hasher.hash_one(a), i as u32 | V6_TAG, hash_at);
-        }
-    }
-    index.shrink_to_fit(hash_at);
-    index
-}
-
-/// Counting sort of (entry, address) pairs into one flat vector with a (start, len) range
-/// per entry, dropping duplicate addresses of an entry but keeping first-seen order.
-fn group_by_entry<A: Copy + Eq + Ord>(
-    pairs: Vec<(u32, A)>,
-    entries: usize,
-) -> (Vec<A>, Vec<(u32, u32)>) {
-    let mut counts = vec![0u32; entries + 1];
-    for &(e, _) in &pairs {
-        counts[e as usize + 1] += 1;
-    }
-    for i in 1..counts.len() {
-        counts[i] += counts[i - 1];
-    }
-    let mut next = counts.clone();
-    let mut flat: Vec<Option<A>> = vec![None; pairs.len()];
-    for (e, a) in pairs {
-        flat[next[e as usize] as usize] = Some(a);
-        next[e as usize] += 1;
-    }
-    let mut out = Vec::with_capacity(flat.len());
-    let mut ranges = Vec::with_capacity(entries);
-    for e in 0..entries {
-        let start = out.len();
-        let group = &flat[counts[e] as usize..counts[e + 1] as usize];
-        for a in group.iter().flatten() {
-            let seen = &out[start..];
-            // Groups are tiny in real files; only a pathological one pays for sorting.
-            let dup = if seen.len() < 32 {
-                seen.contains(a)
-            } else {
-                let mut sorted: Vec<A> = seen.to_vec();
-                sorted.sort_unstable();
-                sorted.binary_search(a).is_ok()
-            };
-            if !dup {
-                out.push(*a);
-            }
-        }
-        ranges.push((start as u32, (out.len() - start) as u32));
-    }
-    out.shrink_to_fit();
-    (out, ranges)
 }
 
 impl Table {
-    /// Builds a table from hosts texts in order.
-    pub fn from_texts(options: TableOptions, texts: &[&[u8]], revision: i64) -> Table {
-        let mut b = TableBuilder::new(options);
-        for (i, t) in texts.iter().enumerate() {
-            b.add_text(&format!("text {i}"), t);
+    /// A table without records: only the zone apexes exist.
+    pub(crate) fn empty(options: TableOptions, hasher: foldhash::fast::RandomState) -> Table {
+        let empty = Table {
+            names: (0..SHARDS).map(|_| Arc::default()).collect(),
+            reverse: (0..SHARDS).map(|_| Arc::default()).collect(),
+            options,
+            revision: 0,
+            hasher,
+            name_count: 0,
+            records: 0,
+            invalid_lines: 0,
+            diagnostics: Vec::new(),
+        };
+        let mut update = Update::new(&empty, &|_| 0);
+        for zone in empty.options.zones.as_slice() {
+            update.pin(zone.name.as_bytes());
         }
-        b.build(revision)
+        let (names, reverse) = update.finish();
+        empty.with_shards(names, reverse)
+    }
+
+    /// The table with the records of the sources `gone` taken out and those of `added`
+    /// put in; `rank` orders every source number. Also returns the shards each added
+    /// source wrote to, in the order of `added`.
+    pub(crate) fn change(
+        &self,
+        rank: &dyn Fn(Src) -> u32,
+        gone: &[(Src, &Footprint)],
+        added: &[(Src, &Records)],
+    ) -> (Table, Vec<Footprint>) {
+        let mut update = Update::new(self, rank);
+        update.remove(gone);
+        let reverse = !self.options.no_reverse;
+        let footprints = added
+            .iter()
+            .map(|(src, records)| update.add(*src, records, reverse))
+            .collect();
+        let (names, rev) = update.finish();
+        (self.with_shards(names, rev), footprints)
+    }
+
+    fn with_shards(
+        &self,
+        names: Vec<(usize, Arc<NameShard>)>,
+        reverse: Vec<(usize, Arc<RevShard>)>,
+    ) -> Table {
+        let mut table = Table {
+            options: self.options.clone(),
+            revision: self.revision,
+            hasher: self.hasher.clone(),
+            names: self.names.clone(),
+            reverse: self.reverse.clone(),
+            name_count: self.name_count,
+            records: self.records,
+            invalid_lines: self.invalid_lines,
+            diagnostics: Vec::new(),
+        };
+        for (i, shard) in names {
+            table.name_count = table.name_count + shard.names - table.names[i].names;
+            table.records = table.records + shard.records - table.names[i].records;
+            table.names[i] = shard;
+        }
+        for (i, shard) in reverse {
+            table.reverse[i] = shard;
+        }
+        table
+    }
+
+    /// Sets what the table reports of the data it was made from.
+    pub(crate) fn set_report(
+        &mut self,
+        revision: i64,
+        invalid_lines: usize,
+        diagnostics: Vec<(String, Diagnostic)>,
+    ) {
+        self.revision = revision;
+        self.invalid_lines = invalid_lines;
+        self.diagnostics = diagnostics;
+    }
+
+    /// Builds a table from hosts texts in order, each text one source.
+    pub fn from_texts(options: TableOptions, texts: &[&[u8]], revision: i64) -> Table {
+        let empty = Table::empty(options, foldhash::fast::RandomState::default());
+        let parsed: Vec<Parsed> = texts
+            .iter()
+            .map(|t| Parsed::new(t, &empty.options.zones, 1, KEEP_DIAGNOSTICS))
+            .collect();
+        let rank = |src: Src| src;
+        let added: Vec<(Src, &Records)> = parsed
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as Src, &p.records))
+            .collect();
+        let (mut table, _) = empty.change(&rank, &[], &added);
+        let invalid = parsed.iter().map(|p| p.invalid_lines).sum();
+        let diagnostics = parsed
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, p)| {
+                let source = format!("text {i}");
+                p.diagnostics.into_iter().map(move |d| (source.clone(), d))
+            })
+            .take(KEEP_DIAGNOSTICS)
+            .collect();
+        table.set_report(revision, invalid, diagnostics);
+        table
+    }
+
+    pub(crate) fn options(&self) -> &TableOptions {
+        &self.options
     }
 
     pub fn revision(&self) -> i64 {
@@ -396,7 +243,7 @@ impl Table {
 
     /// Number of distinct names with records.
     pub fn names(&self) -> usize {
-        self.names
+        self.name_count
     }
 
     /// Number of distinct (name, address) records.
@@ -415,23 +262,15 @@ impl Table {
 
     /// Bytes of heap this table holds, for the memory benchmark.
     pub fn heap_bytes(&self) -> usize {
-        self.blocks.capacity()
-            + self.rev4.capacity() * std::mem::size_of::<([u8; 4], u32)>()
-            + self.rev6.capacity() * std::mem::size_of::<([u8; 16], u32)>()
-            + self.index.allocation_size()
-            + self.rev_index.allocation_size()
+        let shards = (self.names.len() + self.reverse.len()) * std::mem::size_of::<usize>();
+        let names: usize = self.names.iter().map(|s| s.heap_bytes() + std::mem::size_of::<NameShard>()).sum();
+        let reverse: usize = self.reverse.iter().map(|s| s.heap_bytes() + std::mem::size_of::<RevShard>()).sum();
+        shards + names + reverse
     }
 
     fn find(&self, name: &[u8]) -> Option<Block<'_>> {
-        let blocks = &self.blocks[..];
-        // Compare the name only: the cheapest check, on the block's first cache line.
-        let name_at = |off: u32| {
-            let b = &blocks[off as usize..];
-            &b[BLOCK_HEADER..BLOCK_HEADER + b[0] as usize]
-        };
-        self.index
-            .find(self.hasher.hash_one(name), |&off| name_at(off) == name)
-            .map(|&off| Block::at(blocks, off))
+        let hash = self.hasher.hash_one(name);
+        self.names[shard_of(hash)].find(hash, name)
     }
 
     /// IPv4 addresses of `name` (any case), exact or through a wildcard.
@@ -460,37 +299,20 @@ impl Table {
             .unwrap_or_default()
     }
 
-    /// Names with the address `addr` (PTR targets), in first-seen order.
+    /// Names with the address `addr` (PTR targets), in the data's order.
     pub fn lookup_addr(&self, addr: IpAddr) -> Vec<String> {
         self.reverse(addr)
-            .map(|off| String::from_utf8_lossy(Block::at(&self.blocks, off).name).into_owned())
+            .map(|name| String::from_utf8_lossy(name).into_owned())
             .collect()
     }
 
-    /// Block offsets of the names with the address `addr`.
-    fn reverse(&self, addr: IpAddr) -> impl Iterator<Item = u32> + '_ {
-        fn run<A: Eq + Copy>(v: &[(A, u32)], start: Option<u32>, a: A) -> &[(A, u32)] {
-            let Some(start) = start else { return &[] };
-            let run = &v[(start & !V6_TAG) as usize..];
-            &run[..run.iter().take_while(|(x, _)| *x == a).count()]
-        }
-        let (r4, r6) = match addr {
-            IpAddr::V4(a) => {
-                let a = a.octets();
-                let start = self.rev_index.find(self.hasher.hash_one(a), |&p| {
-                    p & V6_TAG == 0 && self.rev4[p as usize].0 == a
-                });
-                (run(&self.rev4, start.copied(), a), &[][..])
-            }
-            IpAddr::V6(a) => {
-                let a = a.octets();
-                let start = self.rev_index.find(self.hasher.hash_one(a), |&p| {
-                    p & V6_TAG != 0 && self.rev6[(p & !V6_TAG) as usize].0 == a
-                });
-                (&[][..], run(&self.rev6, start.copied(), a))
-            }
-        };
-        r4.iter().map(|x| x.1).chain(r6.iter().map(|x| x.1))
+    /// The names with the address `addr`.
+    fn reverse(&self, addr: IpAddr) -> impl Iterator<Item = &[u8]> + '_ {
+        let hash = addr_hash(&self.hasher, &addr);
+        self.reverse[shard_of(hash)]
+            .find(hash, &addr)
+            .into_iter()
+            .flat_map(|run| run.names().map(|(_, name)| name))
     }
 
     /// The block for `name` (lowercase FQDN): the exact name if it has records, else a
@@ -592,8 +414,7 @@ impl Table {
     /// One pass: writes the names while they fit, counts what the whole answer needs.
     fn write_ptr(&self, addr: IpAddr, zone: Option<usize>, out: &mut [u8]) -> Answer {
         let mut need = 0;
-        for off in self.reverse(addr) {
-            let name = Block::at(&self.blocks, off).name;
+        for name in self.reverse(addr) {
             if need + 1 + name.len() <= out.len() {
                 out[need] = name.len() as u8;
                 out[need + 1..need + 1 + name.len()].copy_from_slice(name);

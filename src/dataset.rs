@@ -1,0 +1,256 @@
+//! The hosts data as an ordered list of sources, so that a change costs what it changes.
+//!
+//! Each text (the hosts key's value, each fragment under a prefix, the inline lines) is cut
+//! into chunks: runs of whole lines that end after a line whose hash is a multiple of
+//! [`CHUNK_LINES`]. A boundary depends only on its own line, so inserting, deleting or
+//! editing a line changes the one chunk that holds it and no other. Each chunk is one
+//! source of the table, numbered, ranked by its place in the data (texts in key order, the
+//! inline lines last). A new value of a text is cut again and compared with the old one
+//! chunk by chunk (by a 128-bit hash of the content): only the chunks that differ are
+//! parsed and put in, and only the ones that went away are taken out. No text is kept.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use crate::hosts::Diagnostic;
+use crate::table::{Footprint, Parsed, Records, Src, Table, TableOptions, KEEP_DIAGNOSTICS};
+
+/// Lines per chunk on average. Small enough that a one-line change parses a few kilobytes,
+/// big enough that the per-chunk bookkeeping (~60 bytes) is under a byte a line.
+const CHUNK_LINES: u64 = 64;
+/// A chunk also ends after this many bytes, so a text without natural boundaries (one
+/// line repeated) still gets chunks.
+const CHUNK_MAX_BYTES: usize = 64 * 1024;
+
+/// One run of lines of a text.
+#[derive(Debug, Clone, Copy)]
+struct Chunk {
+    hash: u128,
+    src: Src,
+    lines: u32,
+}
+
+/// What is kept of a source once it is in the table.
+struct SourceInfo {
+    footprint: Footprint,
+    invalid_lines: usize,
+}
+
+/// The sources behind the table being served, and how to change them.
+pub(crate) struct Dataset {
+    /// Chunks of each text, by its key (an etcd key, the snapshot's path), in key order.
+    texts: BTreeMap<Vec<u8>, Vec<Chunk>>,
+    /// Chunks of the inline lines: ranked after every text.
+    inline: Vec<Chunk>,
+    sources: HashMap<Src, SourceInfo>,
+    next_src: Src,
+    invalid_lines: usize,
+    table: Arc<Table>,
+}
+
+/// A text's new value, or None when its key was deleted.
+pub(crate) type TextChange<'a> = (&'a [u8], Option<&'a [u8]>);
+
+/// A piece of text to parse: its source number, where it came from, and its first line.
+struct NewChunk<'a> {
+    src: Src,
+    key: &'a [u8],
+    text: &'a [u8],
+    first_line: usize,
+}
+
+impl Dataset {
+    /// The data with only the inline lines.
+    pub(crate) fn new(options: TableOptions, inline: &[u8]) -> Dataset {
+        let empty = Table::empty(options, foldhash::fast::RandomState::default());
+        let mut dataset = Dataset {
+            texts: BTreeMap::new(),
+            inline: Vec::new(),
+            sources: HashMap::new(),
+            next_src: 0,
+            invalid_lines: 0,
+            table: Arc::new(empty),
+        };
+        let mut fresh = Vec::new();
+        dataset.inline = dataset.cut(b"inline", inline, &[], &mut fresh);
+        dataset.apply(Vec::new(), fresh, 0);
+        dataset
+    }
+
+    /// The table being served.
+    pub(crate) fn table(&self) -> &Arc<Table> {
+        &self.table
+    }
+
+    /// Applies new values of some texts (`complete`: these are all the texts there are; any
+    /// other is gone), and returns the new table.
+    pub(crate) fn update(
+        &mut self,
+        changes: &[TextChange<'_>],
+        complete: bool,
+        revision: i64,
+    ) -> Arc<Table> {
+        let mut gone: Vec<Src> = Vec::new();
+        let mut fresh: Vec<NewChunk<'_>> = Vec::new();
+        if complete {
+            let keep: Vec<&[u8]> = changes.iter().map(|(k, _)| *k).collect();
+            let dropped: Vec<Vec<u8>> = self
+                .texts
+                .keys()
+                .filter(|k| !keep.contains(&k.as_slice()))
+                .cloned()
+                .collect();
+            for key in dropped {
+                gone.extend(self.texts.remove(&key).unwrap().iter().map(|c| c.src));
+            }
+        }
+        for &(key, value) in changes {
+            let old = self.texts.remove(key).unwrap_or_default();
+            let Some(value) = value else {
+                gone.extend(old.iter().map(|c| c.src));
+                continue;
+            };
+            let new = self.cut(key, value, &old, &mut fresh);
+            let kept: std::collections::HashSet<Src> = new.iter().map(|c| c.src).collect();
+            gone.extend(old.iter().map(|c| c.src).filter(|s| !kept.contains(s)));
+            self.texts.insert(key.to_vec(), new);
+        }
+        self.apply(gone, fresh, revision)
+    }
+
+    /// Cuts `text` into chunks, reusing the source numbers of `old`'s chunks where the
+    /// content is the same (same hash, same place relative to the change), and adds the
+    /// others to `fresh`.
+    fn cut<'a>(
+        &mut self,
+        key: &'a [u8],
+        text: &'a [u8],
+        old: &[Chunk],
+        fresh: &mut Vec<NewChunk<'a>>,
+    ) -> Vec<Chunk> {
+        let pieces = chunks(text);
+        let same = |a: &Chunk, b: &(u128, u32, &[u8])| a.hash == b.0 && a.lines == b.1;
+        let prefix = old
+            .iter()
+            .zip(&pieces)
+            .take_while(|(a, b)| same(a, b))
+            .count();
+        let suffix = old[prefix..]
+            .iter()
+            .rev()
+            .zip(pieces[prefix..].iter().rev())
+            .take_while(|(a, b)| same(a, b))
+            .count();
+        let mut out = Vec::with_capacity(pieces.len());
+        let mut line = 1;
+        for (i, &(hash, lines, piece)) in pieces.iter().enumerate() {
+            let src = if i < prefix {
+                old[i].src
+            } else if i >= pieces.len() - suffix {
+                old[old.len() - (pieces.len() - i)].src
+            } else {
+                let src = self.next_src;
+                self.next_src += 1;
+                fresh.push(NewChunk {
+                    src,
+                    key,
+                    text: piece,
+                    first_line: line,
+                });
+                src
+            };
+            out.push(Chunk { hash, src, lines });
+            line += lines as usize;
+        }
+        out
+    }
+
+    /// Every source's rank: texts in key order, then the inline lines.
+    fn rank(&self) -> HashMap<Src, u32> {
+        let all = self.texts.values().flatten().chain(&self.inline);
+        all.enumerate().map(|(i, c)| (c.src, i as u32)).collect()
+    }
+
+    fn apply(&mut self, gone: Vec<Src>, fresh: Vec<NewChunk<'_>>, revision: i64) -> Arc<Table> {
+        let rank = self.rank();
+        let rank = |src: Src| rank[&src];
+        let zones = self.table.options().zones.clone();
+        let parsed: Vec<(Src, &[u8], Parsed)> = fresh
+            .iter()
+            .map(|c| {
+                let parsed = Parsed::new(c.text, &zones, c.first_line, KEEP_DIAGNOSTICS);
+                (c.src, c.key, parsed)
+            })
+            .collect();
+        let removed: Vec<(Src, SourceInfo)> = gone
+            .iter()
+            .filter_map(|s| self.sources.remove(s).map(|info| (*s, info)))
+            .collect();
+        let footprints: Vec<(Src, &Footprint)> =
+            removed.iter().map(|(s, i)| (*s, &i.footprint)).collect();
+        let added: Vec<(Src, &Records)> = parsed.iter().map(|(s, _, p)| (*s, &p.records)).collect();
+        let (mut table, new_footprints) = self.table.change(&rank, &footprints, &added);
+
+        for (_, info) in &removed {
+            self.invalid_lines -= info.invalid_lines;
+        }
+        let mut diagnostics: Vec<(String, Diagnostic)> = Vec::new();
+        for ((src, key, parsed), footprint) in parsed.into_iter().zip(new_footprints) {
+            self.invalid_lines += parsed.invalid_lines;
+            let source = String::from_utf8_lossy(key);
+            diagnostics.extend(
+                parsed
+                    .diagnostics
+                    .into_iter()
+                    .map(|d| (source.clone().into_owned(), d)),
+            );
+            self.sources.insert(
+                src,
+                SourceInfo {
+                    footprint,
+                    invalid_lines: parsed.invalid_lines,
+                },
+            );
+        }
+        diagnostics.truncate(KEEP_DIAGNOSTICS);
+        table.set_report(revision, self.invalid_lines, diagnostics);
+        self.table = Arc::new(table);
+        self.table.clone()
+    }
+}
+
+/// Cuts `text` into chunks: (content hash, lines, text), in order.
+fn chunks(text: &[u8]) -> Vec<(u128, u32, &[u8])> {
+    let boundary = foldhash::fast::FixedState::with_seed(0x6574_6364);
+    let mut out = Vec::with_capacity(text.len() / 2048 + 1);
+    let (mut start, mut at, mut lines) = (0, 0, 0u32);
+    while at < text.len() {
+        let end = text[at..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(text.len(), |i| at + i + 1);
+        let line = &text[at..end];
+        lines += 1;
+        at = end;
+        let natural = boundary.hash_one(line) % CHUNK_LINES == 0;
+        if natural || at - start >= CHUNK_MAX_BYTES || at == text.len() {
+            let piece = &text[start..at];
+            out.push((content_hash(piece), lines, piece));
+            start = at;
+            lines = 0;
+        }
+    }
+    out
+}
+
+/// A 128-bit hash of a chunk: two 64-bit hashes under different seeds, so that a changed
+/// chunk is never taken for the old one.
+fn content_hash(piece: &[u8]) -> u128 {
+    let a = foldhash::quality::FixedState::with_seed(1).hash_one(piece);
+    let b = foldhash::quality::FixedState::with_seed(2).hash_one(piece);
+    (u128::from(a) << 64) | u128::from(b)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,228 @@
+//! How a table takes a change: the sources that went away and the sources that came in.
+//!
+//! Only the shards those sources touch are decoded, edited and encoded again; every other
+//! shard of the new table is the old table's, shared. A name's empty non-terminal parents
+//! are kept by counting the names with records below each name, so a change touches the
+//! parents only when a name appears or disappears.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::shard::{addr_hash, shard_of, NameEntry, NameShard, Names, RevShard, Reverse, Src};
+use super::Table;
+
+/// One source's records, parsed: (address, lowercase FQDN) in line order.
+#[derive(Default)]
+pub(crate) struct Records {
+    pairs: Vec<(IpAddr, u32, u8)>,
+    names: Vec<u8>,
+}
+
+impl Records {
+    pub(crate) fn push(&mut self, addr: IpAddr, name: &[u8]) {
+        self.pairs
+            .push((addr, self.names.len() as u32, name.len() as u8));
+        self.names.extend_from_slice(name);
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (IpAddr, &[u8])> {
+        self.pairs
+            .iter()
+            .map(|&(a, at, len)| (a, &self.names[at as usize..at as usize + len as usize]))
+    }
+}
+
+/// The shards a source wrote to: where to look when it goes away.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Footprint {
+    pub(crate) names: Box<[u16]>,
+    pub(crate) reverse: Box<[u16]>,
+}
+
+/// A change being made to a table: the decoded shards, edited in place.
+pub(crate) struct Update<'t> {
+    table: &'t Table,
+    /// Each source's place in the data's order.
+    rank: &'t dyn Fn(Src) -> u32,
+    names: HashMap<usize, Names>,
+    reverse: HashMap<usize, Reverse>,
+    /// Whether each touched name counted for its parents before the change.
+    counted: HashMap<Box<[u8]>, bool>,
+}
+
+impl<'t> Update<'t> {
+    pub(crate) fn new(table: &'t Table, rank: &'t dyn Fn(Src) -> u32) -> Update<'t> {
+        Update {
+            table,
+            rank,
+            names: HashMap::new(),
+            reverse: HashMap::new(),
+            counted: HashMap::new(),
+        }
+    }
+
+    fn names_shard(&mut self, shard: usize) -> &mut Names {
+        let table = self.table;
+        self.names
+            .entry(shard)
+            .or_insert_with(|| table.names[shard].decode(&table.hasher))
+    }
+
+    fn reverse_shard(&mut self, shard: usize) -> &mut Reverse {
+        let table = self.table;
+        self.reverse
+            .entry(shard)
+            .or_insert_with(|| table.reverse[shard].decode(&table.hasher))
+    }
+
+    /// The entry of `name`, created if new; notes whether it counted for its parents.
+    fn entry(&mut self, name: &[u8]) -> &mut NameEntry {
+        let shard = shard_of(self.table.hasher.hash_one(name));
+        let table = self.table;
+        let names = self
+            .names
+            .entry(shard)
+            .or_insert_with(|| table.names[shard].decode(&table.hasher));
+        let entry = names.entry(name.into()).or_default();
+        self.counted
+            .entry(name.into())
+            .or_insert_with(|| entry.counts_for_parents());
+        entry
+    }
+
+    /// Marks the zone apexes: they exist whether or not they have records.
+    pub(crate) fn pin(&mut self, name: &[u8]) {
+        self.entry(name).pinned = true;
+    }
+
+    /// Takes out every record of the sources `gone`, which wrote to the shards of their
+    /// footprints.
+    pub(crate) fn remove(&mut self, gone: &[(Src, &Footprint)]) {
+        let mut by_shard: HashMap<usize, Vec<Src>> = HashMap::new();
+        let mut by_rev_shard: HashMap<usize, Vec<Src>> = HashMap::new();
+        for (src, footprint) in gone {
+            for &s in footprint.names.iter() {
+                by_shard.entry(s as usize).or_default().push(*src);
+            }
+            for &s in footprint.reverse.iter() {
+                by_rev_shard.entry(s as usize).or_default().push(*src);
+            }
+        }
+        for (shard, srcs) in by_shard {
+            let names = self.names_shard(shard);
+            let mut touched = Vec::new();
+            for (name, entry) in names.iter_mut() {
+                let had = entry.counts_for_parents();
+                let before = entry.v4.len() + entry.v6.len();
+                entry.v4.retain(|(s, _)| !srcs.contains(s));
+                entry.v6.retain(|(s, _)| !srcs.contains(s));
+                if entry.v4.len() + entry.v6.len() != before {
+                    touched.push((name.clone(), had));
+                }
+            }
+            for (name, had) in touched {
+                self.counted.entry(name).or_insert(had);
+            }
+        }
+        for (shard, srcs) in by_rev_shard {
+            for names in self.reverse_shard(shard).values_mut() {
+                names.retain(|(s, _)| !srcs.contains(s));
+            }
+        }
+    }
+
+    /// Adds the records of source `src`, placing them by the source's rank; returns the
+    /// shards it wrote to.
+    pub(crate) fn add(&mut self, src: Src, records: &Records, reverse: bool) -> Footprint {
+        let (rank, mine) = (self.rank, (self.rank)(src));
+        let mut name_shards = BTreeSet::new();
+        let mut rev_shards = BTreeSet::new();
+        let hasher = self.table.hasher.clone();
+        for (addr, name) in records.iter() {
+            name_shards.insert(shard_of(hasher.hash_one(name)) as u16);
+            let entry = self.entry(name);
+            match addr {
+                IpAddr::V4(a) => {
+                    let a = a.octets();
+                    if !entry.v4.iter().any(|&(s, x)| s == src && x == a) {
+                        let at = place(rank, mine, &entry.v4);
+                        entry.v4.insert(at, (src, a));
+                    }
+                }
+                IpAddr::V6(a) => {
+                    let a = a.octets();
+                    if !entry.v6.iter().any(|&(s, x)| s == src && x == a) {
+                        let at = place(rank, mine, &entry.v6);
+                        entry.v6.insert(at, (src, a));
+                    }
+                }
+            }
+            // Wildcards name no single host, so they make no PTR.
+            if !reverse || name.first() == Some(&b'*') {
+                continue;
+            }
+            let shard = shard_of(addr_hash(&hasher, &addr));
+            rev_shards.insert(shard as u16);
+            let names = self.reverse_shard(shard).entry(addr).or_default();
+            if !names.iter().any(|(s, n)| *s == src && &n[..] == name) {
+                let at = place(rank, mine, names);
+                names.insert(at, (src, name.into()));
+            }
+        }
+        Footprint {
+            names: name_shards.into_iter().collect(),
+            reverse: rev_shards.into_iter().collect(),
+        }
+    }
+
+    /// Counts the names that appeared or disappeared in their parents, and encodes the new
+    /// table: the edited shards new, the others shared.
+    pub(crate) fn finish(mut self) -> (Vec<(usize, Arc<NameShard>)>, Vec<(usize, Arc<RevShard>)>) {
+        let counted = std::mem::take(&mut self.counted);
+        let mut deltas: Vec<(Box<[u8]>, i64)> = Vec::new();
+        for (name, before) in counted {
+            let shard = shard_of(self.table.hasher.hash_one(&name[..]));
+            let now = self.names[&shard]
+                .get(&name)
+                .is_some_and(|e| e.counts_for_parents());
+            if now != before {
+                deltas.push((name, if now { 1 } else { -1 }));
+            }
+        }
+        for (name, delta) in deltas {
+            if &name[..] == b"." {
+                continue;
+            }
+            let mut parent = &name[..];
+            while let Some(dot) = parent.iter().position(|&b| b == b'.') {
+                parent = &parent[dot + 1..];
+                let key: &[u8] = if parent.is_empty() { b"." } else { parent };
+                let entry = self.entry(key);
+                entry.below = (i64::from(entry.below) + delta) as u32;
+                if parent.is_empty() {
+                    break;
+                }
+            }
+        }
+        let hasher = self.table.hasher.clone();
+        let names = self
+            .names
+            .iter()
+            .map(|(&i, n)| (i, Arc::new(NameShard::encode(n, &hasher))))
+            .collect();
+        let reverse = self
+            .reverse
+            .iter()
+            .map(|(&i, r)| (i, Arc::new(RevShard::encode(r, &hasher))))
+            .collect();
+        (names, reverse)
+    }
+}
+
+/// Where a record of the source ranked `mine` goes in a list kept in source order: after
+/// those of every earlier source and its own earlier ones, so a source keeps its line order.
+fn place<T>(rank: &dyn Fn(Src) -> u32, mine: u32, list: &[(Src, T)]) -> usize {
+    list.partition_point(|(s, _)| rank(*s) <= mine)
+}
