@@ -38,7 +38,7 @@ struct SourceInfo {
 }
 
 /// The sources behind the table being served, and how to change them.
-pub(crate) struct Dataset {
+pub struct Dataset {
     /// Chunks of each text, by its key (an etcd key, the snapshot's path), in key order.
     texts: BTreeMap<Vec<u8>, Vec<Chunk>>,
     /// Chunks of the inline lines: ranked after every text.
@@ -50,7 +50,7 @@ pub(crate) struct Dataset {
 }
 
 /// A text's new value, or None when its key was deleted.
-pub(crate) type TextChange<'a> = (&'a [u8], Option<&'a [u8]>);
+pub type TextChange<'a> = (&'a [u8], Option<&'a [u8]>);
 
 /// A piece of text to parse: its source number, where it came from, and its first line.
 struct NewChunk<'a> {
@@ -62,7 +62,7 @@ struct NewChunk<'a> {
 
 impl Dataset {
     /// The data with only the inline lines.
-    pub(crate) fn new(options: TableOptions, inline: &[u8]) -> Dataset {
+    pub fn new(options: TableOptions, inline: &[u8]) -> Dataset {
         let empty = Table::empty(options, foldhash::fast::RandomState::default());
         let mut dataset = Dataset {
             texts: BTreeMap::new(),
@@ -79,13 +79,13 @@ impl Dataset {
     }
 
     /// The table being served.
-    pub(crate) fn table(&self) -> &Arc<Table> {
+    pub fn table(&self) -> &Arc<Table> {
         &self.table
     }
 
     /// Applies new values of some texts (`complete`: these are all the texts there are; any
     /// other is gone), and returns the new table.
-    pub(crate) fn update(
+    pub fn update(
         &mut self,
         changes: &[TextChange<'_>],
         complete: bool,

@@ -8,7 +8,9 @@
 //!   [`status`] (the fleet status record), `snapshot` (the snapshot file), `retry` (endpoint
 //!   rotation and backoff), `runtime` (the shared runtime, supervision), `log` (log lines to
 //!   the host);
-//! - [`hosts`]: hosts text -> records; [`table`]: the immutable lookup table;
+//! - [`hosts`]: hosts text -> records; [`table`]: the immutable lookup table, changed by
+//!   copy-on-write shards; [`dataset`]: the hosts data as chunks of lines, so that a change
+//!   costs what it changes;
 //! - [`config`]: a Corefile block -> one instance's settings, their defaults and checks;
 //! - [`client`]: how etcd connections are made; [`tls_probe`]: why etcd hung up on a TLS
 //!   connection; [`etcd_error`]: etcd errors explained; `state`: what an instance serves and
@@ -18,7 +20,7 @@
 
 pub mod client;
 pub mod config;
-mod dataset;
+pub mod dataset;
 pub mod engine;
 pub mod etcd;
 pub mod etcd_error;
