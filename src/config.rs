@@ -254,9 +254,9 @@ impl Config {
             ));
         }
         if let Some(tls) = &self.tls {
-            if tls.cert.is_some() != tls.key.is_some() {
-                return Err(("tls", "a client certificate needs its key".into()));
-            }
+            let given = |file: &Option<PathBuf>, name| file.as_ref().map(|_| name);
+            client_pair(given(&tls.cert, "CERT"), given(&tls.key, "KEY"))
+                .map_err(|reason| ("tls", reason))?;
             for path in [&tls.cert, &tls.key, &tls.ca].into_iter().flatten() {
                 readable_file(path).map_err(|reason| ("tls", reason))?;
             }
@@ -316,6 +316,17 @@ impl Config {
             ttl: self.ttl,
             no_reverse: self.no_reverse,
         }
+    }
+}
+
+/// A client certificate needs its key, and a key its certificate. `cert` and `key` name
+/// each setting as the operator gave it (a Corefile argument, a dnsctl flag), if given.
+pub fn client_pair(cert: Option<&str>, key: Option<&str>) -> Result<(), String> {
+    match (cert, key) {
+        (Some(alone), None) | (None, Some(alone)) => Err(format!(
+            "{alone} is set alone: a client certificate and its key must be set together"
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -8,14 +8,13 @@ use std::time::Duration;
 use etcd_client::{Client, EventType, GetOptions, WatchOptions};
 use tokio::time::timeout;
 
-use crate::etcd_error::with_tls_verdict;
+use crate::etcd_error::{explain, with_tls_verdict};
 use crate::retry::{QuietLog, Retry};
 use crate::snapshot;
 use crate::state::State;
 
 // The paths dnsctl uses.
 pub use crate::client::{connect_options, MAX_RESPONSE_BYTES};
-pub use crate::etcd_error::explain;
 
 /// The hosts data of a key or prefix: each key's mod revision, and its value only while a
 /// snapshot file needs it (the table keeps no text).

@@ -20,16 +20,15 @@ pub fn explain(config: &Config, e: Error) -> String {
 /// /etcdhosts"), for the hint on a permission error.
 pub fn explain_needing(config: &Config, e: Error, access: &str) -> String {
     let text = e.to_string();
-    if text.contains("message length too large") || text.contains("decoded message length") {
+    if is_response_too_large(&text) {
         return format!(
             "{text}: the hosts data is larger than the {} MiB this client accepts; split it \
              into fragments under a prefix key (a key ending in '/')",
             MAX_RESPONSE_BYTES >> 20
         );
     }
-    if text.contains("authentication failed") || text.contains("invalid auth") {
-        let user = config.username.as_deref().unwrap_or("(none)");
-        return format!("{text} (user {user:?}; check the credentials option)");
+    if is_auth_failure(&text) {
+        return explain_auth_failure(config, &text, "the credentials option");
     }
     if is_permission_denied(&text) {
         return format!("{text} (the etcd user needs {access})");
@@ -50,7 +49,54 @@ pub fn explain_needing(config: &Config, e: Error, access: &str) -> String {
     message
 }
 
-/// Whether an explained error is etcd refusing the user access: retrying soon will not help.
+/// An error of a request as one line: etcd's own message for a gRPC status, else the
+/// error's text. A source chain repeats itself on the way down: only its outermost and
+/// innermost texts are kept.
+pub fn describe(e: &Error) -> String {
+    let (first, mut source) = match e {
+        Error::GRpcStatus(status) if !status.message().is_empty() => (
+            status.message().to_string(),
+            std::error::Error::source(status),
+        ),
+        _ => (e.to_string(), std::error::Error::source(e)),
+    };
+    let mut last = None;
+    while let Some(s) = source {
+        last = Some(s.to_string());
+        source = s.source();
+    }
+    match last {
+        Some(last) if last.contains(&first) => last,
+        Some(last) if !first.contains(&last) => format!("{first}: {last}"),
+        _ => first,
+    }
+}
+
+/// Whether an error's text says etcd did not accept the credentials, or takes none.
+pub fn is_auth_failure(message: &str) -> bool {
+    [
+        "authentication failed",
+        "invalid auth token",
+        "user name is empty",
+        "authentication is not enabled",
+    ]
+    .iter()
+    .any(|symptom| message.contains(symptom))
+}
+
+/// An authentication failure (`text`, the error as worded) for the operator: the user, and
+/// `settings`, where the credentials are set. Never includes the password.
+pub fn explain_auth_failure(config: &Config, text: &str, settings: &str) -> String {
+    let user = config.username.as_deref().unwrap_or("(none)");
+    format!("etcd authentication failed for user {user:?}: check {settings} ({text})")
+}
+
+/// Whether an error's text says a response was larger than this client decodes.
+pub fn is_response_too_large(message: &str) -> bool {
+    message.contains("message length too large") || message.contains("decoded message length")
+}
+
+/// Whether an error's text says etcd refuses the user access: retrying soon will not help.
 pub fn is_permission_denied(message: &str) -> bool {
     message.contains("permission denied")
 }
@@ -158,6 +204,16 @@ mod tests {
             auth.contains("user \"reader\"") && !auth.contains("secret"),
             "{auth}"
         );
+        assert!(auth.contains("check the credentials option"), "{auth}");
+        for symptom in [
+            "etcdserver: authentication failed, invalid user ID or password",
+            "etcdserver: invalid auth token",
+            "etcdserver: user name is empty",
+            "etcdserver: authentication is not enabled",
+        ] {
+            assert!(is_auth_failure(symptom), "{symptom}");
+        }
+        assert!(!is_auth_failure("etcdserver: permission denied"));
     }
 
     #[test]

@@ -268,13 +268,14 @@ fn resolve(file: Option<File>, path: &Path, flags: Flags, env: Env) -> Result<Se
     let ca = pick(flags.cacert, "ETCDCTL_CACERT", e.ca, "etcd.ca");
     let cert = pick(flags.cert, "ETCDCTL_CERT", e.cert, "etcd.cert");
     let key = pick(flags.key, "ETCDCTL_KEY", e.key, "etcd.key");
-    if let (Some(alone), None) | (None, Some(alone)) = (&cert, &key) {
-        return Err(bad(format!(
-            "{} is set alone: a client certificate and its key must be set together \
-             (--cert and --key, ETCDCTL_CERT and ETCDCTL_KEY, or etcd.cert and etcd.key)",
-            alone.from
-        )));
-    }
+    // Checked before the files are read and before a password prompt: the core's rule,
+    // naming where each was given.
+    let pair = etcdhosts::config::client_pair(
+        cert.as_ref().map(|g| g.from.as_str()),
+        key.as_ref().map(|g| g.from.as_str()),
+    );
+    let ways = "--cert and --key, ETCDCTL_CERT and ETCDCTL_KEY, or etcd.cert and etcd.key";
+    pair.map_err(|reason| bad(format!("{reason} ({ways})")))?;
     for g in [&cert, &key, &ca].into_iter().flatten() {
         check_pem(&g.from, Path::new(&g.value)).map_err(bad)?;
     }

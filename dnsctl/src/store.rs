@@ -10,6 +10,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnResponse};
+use etcdhosts::etcd_error::{
+    describe, explain, explain_auth_failure, is_auth_failure, is_permission_denied,
+    is_response_too_large, is_unreachable,
+};
 use etcdhosts::Config;
 use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
@@ -155,7 +159,7 @@ impl Store {
                 };
                 let outcome = match timeout(limit, probe).await {
                     Ok(Ok(client)) => Probe::Ok(Box::new(client)),
-                    Ok(Err(e)) => Probe::Failed(describe_error(&e)),
+                    Ok(Err(e)) => Probe::Failed(describe(&e)),
                     Err(_) => Probe::Timeout,
                 };
                 (endpoint, outcome)
@@ -204,11 +208,7 @@ impl Store {
                     *self.last_call.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
                     return Ok(v);
                 }
-                Ok(Err(e))
-                    if idempotent && !retried && etcdhosts::etcd_error::is_unreachable(&e) =>
-                {
-                    retried = true
-                }
+                Ok(Err(e)) if idempotent && !retried && is_unreachable(&e) => retried = true,
                 Ok(Err(e)) => return Err(self.failure(e, what)),
                 Err(_) => {
                     return Err(Failure::new(
@@ -441,7 +441,7 @@ impl Store {
         }
         let attempt = async || match self.txn(&what, &compares, &with_meta).await {
             // No write access to the metadata key: write the change alone.
-            Err(f) if f.message.contains("permission denied") => {
+            Err(f) if is_permission_denied(&f.message) => {
                 self.txn(&what, &compares, &txn_ops).await
             }
             other => other,
@@ -502,18 +502,12 @@ impl Store {
 
     /// An etcd error as one line an operator can act on.
     fn failure(&self, e: etcd_client::Error, what: &str) -> Failure {
-        let text = describe_error(&e);
+        let text = describe(&e);
         let user = self.config.username.as_deref().unwrap_or("(none)");
-        if is_auth_error(&text) {
-            return Failure::new(
-                Code::Error,
-                format!(
-                    "etcd authentication failed for user {user:?}: check etcd.username and \
-                     etcd.password in the config ({text})"
-                ),
-            );
+        if is_auth_failure(&text) {
+            return auth_failure(&self.config, &text);
         }
-        if text.contains("permission denied") {
+        if is_permission_denied(&text) {
             return Failure::new(
                 Code::Error,
                 format!("permission denied {what}: etcd user {user:?} lacks access ({text})"),
@@ -522,12 +516,12 @@ impl Store {
         if text.contains("request is too large") || text.contains("larger than max") {
             return Failure::new(Code::Error, text);
         }
-        if etcdhosts::etcd_error::is_unreachable(&e) {
+        if is_unreachable(&e) {
             return Failure::new(Code::Error, format!("{UNREACHABLE} ({what}): {text}"));
         }
-        if text.contains("message length too large") {
+        if is_response_too_large(&text) {
             // The library's advice on values beyond the client's decoding limit.
-            let advice = etcdhosts::etcd::explain(&self.config, e);
+            let advice = explain(&self.config, e);
             return Failure::new(Code::Error, format!("{what}: {advice}"));
         }
         Failure::new(Code::Error, format!("{what}: {text}"))
@@ -545,33 +539,10 @@ fn applied(state: &State, ops: &[Op]) -> bool {
     })
 }
 
-fn is_auth_error(text: &str) -> bool {
-    text.contains("authentication failed")
-        || text.contains("invalid auth token")
-        || text.contains("user name is empty")
-        || text.contains("authentication is not enabled")
-}
-
-/// gRPC statuses carry etcd's message; transport errors hide theirs in the source chain,
-/// repeating themselves on the way: keep the outermost and the innermost text.
-fn describe_error(e: &etcd_client::Error) -> String {
-    let (first, mut source) = match e {
-        etcd_client::Error::GRpcStatus(status) if !status.message().is_empty() => (
-            status.message().to_string(),
-            std::error::Error::source(status),
-        ),
-        _ => (e.to_string(), std::error::Error::source(e)),
-    };
-    let mut last = None;
-    while let Some(s) = source {
-        last = Some(s.to_string());
-        source = s.source();
-    }
-    match last {
-        Some(last) if last.contains(&first) => last,
-        Some(last) if !first.contains(&last) => format!("{first}: {last}"),
-        _ => first,
-    }
+/// etcd did not take the credentials: the core's wording, naming dnsctl's settings.
+fn auth_failure(config: &Config, text: &str) -> Failure {
+    let settings = "etcd.username and etcd.password in the config";
+    Failure::new(Code::Error, explain_auth_failure(config, text, settings))
 }
 
 async fn connect_failure(
@@ -579,25 +550,12 @@ async fn connect_failure(
     failures: Vec<(String, Option<String>)>,
     limit: Duration,
 ) -> Failure {
-    let user = config.username.as_deref().unwrap_or("(none)");
-    if let Some(text) = failures
-        .iter()
-        .filter_map(|(_, t)| t.as_deref())
-        .find(|t| is_auth_error(t))
-    {
-        return Failure::new(
-            Code::Error,
-            format!(
-                "etcd authentication failed for user {user:?}: check etcd.username and \
-                 etcd.password in the config ({text})"
-            ),
-        );
+    let texts = || failures.iter().filter_map(|(_, t)| t.as_deref());
+    if let Some(text) = texts().find(|t| is_auth_failure(t)) {
+        return auth_failure(config, text);
     }
-    if let Some(text) = failures
-        .iter()
-        .filter_map(|(_, t)| t.as_deref())
-        .find(|t| t.contains("permission denied"))
-    {
+    if let Some(text) = texts().find(|t| is_permission_denied(t)) {
+        let user = config.username.as_deref().unwrap_or("(none)");
         return Failure::new(
             Code::Error,
             format!(

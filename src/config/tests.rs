@@ -342,6 +342,15 @@ fn validate_checks_a_config_built_in_code() {
     })
     .starts_with("tls: cannot read /nonexistent/ca.pem"));
     assert!(bad(Config {
+        tls: Some(TlsFiles {
+            key: Some("/nonexistent/key.pem".into()),
+            ..TlsFiles::default()
+        }),
+        endpoints: vec!["https://127.0.0.1:1".into()],
+        ..Config::default()
+    })
+    .starts_with("tls: KEY is set alone"));
+    assert!(bad(Config {
         status_key: Some("/s/".into()),
         ..Config::default()
     })
