@@ -59,6 +59,8 @@ ETCDHOSTS_COREDNS_ONLY=1 ./build.sh v1.12.4 v1.15.0
 
 step "deploy/kubernetes: manifests and Helm values (PyYAML), their Corefiles in the built CoreDNS"; deploy/kubernetes/check.sh
 
+step "deploy/monitoring: promtool check/test rules, the Grafana dashboard, metric names against go-shim/metrics.go"; deploy/monitoring/check.sh
+
 step "web console: Playwright driving headless Chromium against dnsctl serve, real etcd and CoreDNS"
 cargo build -p dnsctl
 (

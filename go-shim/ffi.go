@@ -251,6 +251,26 @@ func (h *handle) stats() (stats, error) {
 	}, nil
 }
 
+var (
+	versionOnce sync.Once
+	version     string
+)
+
+// libraryVersion is the Rust library's version (etcdhosts_version), or
+// "unknown" should the call fail.
+func libraryVersion() string {
+	versionOnce.Do(func() {
+		var s C.struct_etcdhosts_str
+		if r := result(C.etcdhosts_version(&s)); r != resultOK {
+			log.Warningf("etcdhosts_version returned %s", r)
+			version = "unknown"
+			return
+		}
+		version = goString(s)
+	})
+	return version
+}
+
 // bytesPtr passes b to C for the duration of a call (cgo allows Go memory
 // without Go pointers in it).
 func bytesPtr(b []byte) *C.uint8_t {

@@ -32,6 +32,10 @@ var (
 	descInvalidLines    = desc("invalid_lines", "Lines skipped as invalid in the hosts data served.")
 	descEtcdErrors      = desc("etcd_errors_total", "etcd sessions that failed (connect, read or watch), each followed by a retry.")
 	descWatchConnected  = desc("watch_connected", "1 while the etcd watch is established, else 0.")
+
+	// One series per process, without the instance labels.
+	descBuildInfo = prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, pluginName, "build_info"),
+		"Always 1; version is the etcdhosts library's (Rust core) version.", []string{"version"}, nil)
 )
 
 // metricLabels are the label values of one instance.
@@ -105,6 +109,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descInvalidLines
 	ch <- descEtcdErrors
 	ch <- descWatchConnected
+	ch <- descBuildInfo
 }
 
 // Collect implements prometheus.Collector.
@@ -122,6 +127,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	c.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(descBuildInfo, prometheus.GaugeValue, 1, libraryVersion())
 	sort.SliceStable(instances, func(i, j int) bool {
 		a, b := instances[i].labels, instances[j].labels
 		if a.server != b.server {

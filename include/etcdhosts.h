@@ -155,7 +155,7 @@ typedef struct etcdhosts_stats {
 
 /*
  UTF-8 bytes owned by the library, not NUL-terminated, valid until `etcdhosts_free` of
- the handle they came from.
+ the handle they came from (those of `etcdhosts_version`: for the life of the process).
  */
 typedef struct etcdhosts_str {
   const uint8_t *data;
@@ -288,6 +288,15 @@ enum etcdhosts_result etcdhosts_get_info(const struct etcdhosts_handle *handle,
  Any thread.
  */
 enum etcdhosts_result etcdhosts_set_logger(etcdhosts_log_callback callback);
+
+/*
+ Writes the library's version (Cargo.toml's, e.g. `0.1.0`) to `*out`: static bytes,
+ valid for the life of the process. Any thread.
+
+ # Safety
+ `out` must be writable.
+ */
+enum etcdhosts_result etcdhosts_version(struct etcdhosts_str *out);
 
 #ifdef __cplusplus
 }  // extern "C"

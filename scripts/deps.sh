@@ -11,8 +11,8 @@
 #           and go fetch over HTTPS), protoc with the well-known .proto files (etcd-client's
 #           build script compiles etcd's protos, which import google/protobuf/descriptor.proto)
 #   run     build + etcd, etcdctl and dig (./run.sh)
-#   test    run + systemd-analyze, ip, chromium, node, npm, g++, python3 with PyYAML and
-#           openssl (./test.sh)
+#   test    run + systemd-analyze, ip, chromium, node, npm, g++, python3 with PyYAML,
+#           openssl, prometheus and promtool (./test.sh)
 #   bench   run + dnsperf, dnsmasq and python3 (bench/run.sh)
 # ETCDHOSTS_NO_INSTALL=1 behaves like --check.
 set -euo pipefail
@@ -76,6 +76,8 @@ want_test() {
   python3 -c 'import yaml' 2>/dev/null || need python3-yaml
   has openssl || need openssl
   has g++ || need g++                  # libfuzzer-sys (fuzz/replay.sh) compiles libFuzzer's C++
+  # deploy/monitoring/check.sh (promtool) and tests/e2e/monitoring_test.go (prometheus)
+  { has promtool && has prometheus; } || need prometheus
 }
 want_bench() {
   want_run
@@ -102,6 +104,8 @@ fi
 echo "==> installing ${missing[*]} (apt-get)" >&2
 etcd_was_active=0
 systemctl is-active --quiet etcd 2>/dev/null && etcd_was_active=1
+prometheus_was_active=0
+systemctl is-active --quiet prometheus 2>/dev/null && prometheus_was_active=1
 $sudo apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
   -o DPkg::Lock::Timeout=300 "${missing[@]}" >/dev/null
@@ -112,6 +116,13 @@ if [[ " ${missing[*]} " == *" etcd-server "* ]] && [ "$etcd_was_active" = 0 ] &&
   systemctl is-active --quiet etcd 2>/dev/null; then
   echo "==> stopping the etcd service that installing etcd-server started" >&2
   $sudo systemctl stop etcd || true
+fi
+# Likewise Debian's prometheus starts a system Prometheus on :9090: the tests want its
+# binaries only (promtool, and a prometheus each test starts on a port of its own).
+if [[ " ${missing[*]} " == *" prometheus "* ]] && [ "$prometheus_was_active" = 0 ] &&
+  systemctl is-active --quiet prometheus 2>/dev/null; then
+  echo "==> stopping the prometheus service that installing prometheus started" >&2
+  $sudo systemctl stop prometheus || true
 fi
 
 # Check again: an install that "succeeded" but left the build without what it needs must

@@ -66,7 +66,7 @@ pub struct etcdhosts_handle {
 }
 
 /// UTF-8 bytes owned by the library, not NUL-terminated, valid until `etcdhosts_free` of
-/// the handle they came from.
+/// the handle they came from (those of `etcdhosts_version`: for the life of the process).
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct etcdhosts_str {
@@ -406,6 +406,24 @@ pub extern "C" fn etcdhosts_set_logger(callback: etcdhosts_log_callback) -> etcd
     }
 }
 
+/// Writes the library's version (Cargo.toml's, e.g. `0.1.0`) to `*out`: static bytes,
+/// valid for the life of the process. Any thread.
+///
+/// # Safety
+/// `out` must be writable.
+#[no_mangle]
+pub unsafe extern "C" fn etcdhosts_version(out: *mut etcdhosts_str) -> etcdhosts_result {
+    if out.is_null() {
+        return etcdhosts_result::ETCDHOSTS_RESULT_NULL_PARAMETER;
+    }
+    let Ok(version) = catch_unwind(|| etcdhosts_str::of(env!("CARGO_PKG_VERSION"))) else {
+        return etcdhosts_result::ETCDHOSTS_RESULT_PANIC;
+    };
+    // SAFETY: checked non-NULL above.
+    unsafe { *out = version };
+    etcdhosts_result::ETCDHOSTS_RESULT_OK
+}
+
 /// Writes `message` NUL-terminated to `buf`, truncated to `len` bytes.
 ///
 /// # Safety
@@ -586,5 +604,23 @@ mod tests {
             etcdhosts_result::ETCDHOSTS_RESULT_NULL_PARAMETER
         );
         unsafe { etcdhosts_free(std::ptr::null_mut()) };
+        assert_eq!(
+            unsafe { etcdhosts_version(std::ptr::null_mut()) },
+            etcdhosts_result::ETCDHOSTS_RESULT_NULL_PARAMETER
+        );
+    }
+
+    #[test]
+    fn the_version_is_the_crates() {
+        let mut v = etcdhosts_str {
+            data: std::ptr::null(),
+            len: 0,
+        };
+        assert_eq!(
+            unsafe { etcdhosts_version(&mut v) },
+            etcdhosts_result::ETCDHOSTS_RESULT_OK
+        );
+        let text = unsafe { std::str::from_utf8(std::slice::from_raw_parts(v.data, v.len)) };
+        assert_eq!(text, Ok(env!("CARGO_PKG_VERSION")));
     }
 }
