@@ -68,6 +68,16 @@ def rcode_count(d, code):
     return 0
 
 
+def fbytes(x):
+    if x is None:
+        return "—"
+    if x < 10_000:
+        return f"{x:,.0f} B"
+    if x < 1_000_000:
+        return f"{x / 1e3:.1f} kB"
+    return f"{x / 1e6:.2f} MB"
+
+
 def mark(ok):
     return "**met**" if ok else "**missed**"
 
@@ -227,6 +237,65 @@ def main():
                 if a and b:
                     targets.append((f"no cliff by size: 1M >= 0.9x the QPS of 1k ({kind})", f"{b:,.0f} vs {a:,.0f} qps ({b / a:.2f})", b >= 0.9 * a))
 
+    # ---------------------------------------------------------------- ceiling
+    ce = [r for r in rows if r.get("section") == "ceiling"]
+    if ce:
+        if not tp:
+            p("### 1. Throughput and latency (closed loop)")
+            p("")
+        scpu, ccpu = ce[0].get("server_cpu"), ce[0].get("client_cpu")
+        p("#### The ceiling: the same CoreDNS answering without a lookup")
+        p("")
+        p("The stock `erratic` plugin (`erratic { drop 0 }`), in the same CoreDNS binary, answers")
+        p("every A query with one fixed record: no table, no lookup; what the server itself costs.")
+        p(f"Each server pinned to CPU {scpu} (`taskset`, so Go runs with GOMAXPROCS 1), dnsperf to")
+        p(f"CPU {ccpu}, the same dnsperf options; A hits; in each round the servers in turn")
+        p("(etcdhosts, hosts, erratic). `E/C` is etcdhosts QPS / erratic QPS of the same round, `H/C`")
+        p("the same for hosts: the share of the bare server's rate each keeps while doing its lookup.")
+        p("`CPU C/E` is erratic's CPU per query / etcdhosts's in the same round, the same share")
+        p("measured by the server's CPU time (less moved by the other jobs on the machine).")
+        p("")
+        p("| records | queries | QPS etcdhosts / hosts / erratic | E/C per round | E/C median | H/C median | CPU µs/query E / H / C | CPU C/E median | mean ms E / H / C | p99 ms E / H / C | load |")
+        p("|---|---|---|---|---|---|---|---|---|---|---|")
+        cservers = ["etcdhosts", "hosts", "erratic"]
+
+        def ccpu_us(r):
+            t, c = flt(r, "cpu_ticks"), flt(r, "completed")
+            return t * 10000 / c if t is not None and c else None
+
+        for size in sorted({r["size"] for r in ce}, key=int):
+            for kind in sorted({r["kind"] for r in ce if r["size"] == size}):
+                sel = [r for r in ce if r["size"] == size and r["kind"] == kind]
+                by = {s: [r for r in sel if r["server"] == s] for s in cservers}
+                q = {s: med([flt(r, "qps") for r in by[s]]) for s in cservers}
+                mean = {s: med([flt(r, "mean_ms") for r in by[s]]) for s in cservers}
+                p99 = {s: med([flt(r, "p99_ms") for r in by[s]]) for s in cservers}
+                cpu = {s: med([ccpu_us(r) for r in by[s]]) for s in cservers}
+                ec, hc, cce = [], [], []
+                for rd in sorted({r["round"] for r in sel}, key=int):
+                    one = {s: next((r for r in by[s] if r["round"] == rd), None) for s in cservers}
+                    c = one["erratic"] and flt(one["erratic"], "qps")
+                    if c:
+                        if one["etcdhosts"] and flt(one["etcdhosts"], "qps") is not None:
+                            ec.append(flt(one["etcdhosts"], "qps") / c)
+                        if one["hosts"] and flt(one["hosts"], "qps") is not None:
+                            hc.append(flt(one["hosts"], "qps") / c)
+                    if one["erratic"] and one["etcdhosts"] and ccpu_us(one["erratic"]) and ccpu_us(one["etcdhosts"]):
+                        cce.append(ccpu_us(one["erratic"]) / ccpu_us(one["etcdhosts"]))
+                loads = [flt(r, "load") for r in sel if flt(r, "load") is not None]
+                p(
+                    f"| {SIZE_NAMES.get(size, size)} | {KIND_NAMES.get(kind, kind)} | "
+                    + " / ".join(fnum(q[s]) for s in cservers)
+                    + " | " + " ".join(f"{x:.2f}" for x in ec)
+                    + f" | **{fnum(med(ec), '{:.2f}')}** | {fnum(med(hc), '{:.2f}')} | "
+                    + " / ".join(fnum(cpu[s], "{:.1f}") for s in cservers)
+                    + f" | **{fnum(med(cce), '{:.2f}')}**"
+                    + " | " + " / ".join(fnum(mean[s], "{:.2f}") for s in cservers)
+                    + " | " + " / ".join(fnum(p99[s], "{:.2f}") for s in cservers)
+                    + (f" | {min(loads):.1f}–{max(loads):.1f} |" if loads else " | — |")
+                )
+        p("")
+
     # ---------------------------------------------------------------- latency
     lat = [r for r in rows if r.get("section") == "latency"]
     if lat:
@@ -249,16 +318,33 @@ def main():
     if pr:
         p("### 2. Propagation")
         p("")
-        p("3 CoreDNS instances watching one etcd. Each put replaces the whole hosts file with one")
-        p("line changed (`probe.bench.example.com` gets a new address); the time runs from the put's")
-        p("acknowledgement (the HTTP reply of etcd's JSON gateway) until *every* instance answers")
-        p("the new address, each instance being polled every 0.25 ms.")
+        p("3 CoreDNS instances watching one etcd. Each put changes one line of the hosts data")
+        p("(`probe.bench.example.com` gets a new address): for a single key the put carries the whole")
+        p("file; for a prefix key (a Corefile `key` ending in `/`, its keys merged in key order) it")
+        p("carries only the one fragment edited. The time runs from the put's acknowledgement (the")
+        p("HTTP reply of etcd's JSON gateway) until *every* instance answers the new address, each")
+        p("instance being polled every 0.25 ms. *etcd*: `raised` is the member started with")
+        p("`--max-request-bytes` 128 MiB, `default` a second member with etcd's default limits")
+        p("(a request of at most 1.5 MiB), as a stock etcd has. *etcd sent per edit*: the growth of")
+        p("etcd's `etcd_network_client_grpc_sent_bytes_total` over the puts, divided by the puts")
+        p("(the watch events to all 3 instances, plus the puts' and compactions' small replies),")
+        p("and that divided by 3: what one instance receives per edit.")
         p("")
-        p("| hosts file | puts | p50 ms | p90 ms | p99 ms | max ms | put ack p50 ms | timeouts | load |")
-        p("|---|---|---|---|---|---|---|---|---|")
+        p("| hosts data | etcd | put per edit | puts | p50 ms | p90 ms | p99 ms | max ms | put ack p50 ms | etcd sent per edit: 3 instances / one | timeouts | load |")
+        p("|---|---|---|---|---|---|---|---|---|---|---|---|")
         limits = {"small": (10, 100), "100k": (None, 150), "1m": (None, 1500)}
         for r in pr:
-            p(f"| {r['label']} ({int(r['lines']):,} lines, {int(r['value_bytes']) / 1e6:.1f} MB) | {r['puts']} | {r['p50_ms']} | {r['p90_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['put_ack_p50_ms']} | {r['timeouts']} | {r['load']} |")
+            total = int(r.get("total_bytes") or r["value_bytes"])
+            if r.get("key_kind") == "prefix":
+                what = (f"prefix key: {int(r['names']):,} names in {r['fragments']} fragment keys "
+                        f"({int(r['lines']):,} lines, {total / 1e6:.1f} MB)")
+            elif r["label"] == "maxdefault":
+                what = f"largest single key a default etcd takes ({int(r['lines']):,} lines, {total / 1e6:.2f} MB)"
+            else:
+                what = f"{r['label']} ({int(r['lines']):,} lines, {total / 1e6:.1f} MB)"
+            sent, per = flt(r, "sent_bytes_per_edit"), flt(r, "sent_bytes_per_instance")
+            p(f"| {what} | {r.get('etcd_limit', 'raised')} | {fbytes(int(r['value_bytes']))} | {r['puts']} | {r['p50_ms']} | {r['p90_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['put_ack_p50_ms']} | "
+              f"{fbytes(sent)} / {fbytes(per)} | {r['timeouts']} | {r['load']} |")
             p99l, maxl = limits.get(r["label"], (None, None))
             if p99l is not None:
                 targets.append(("propagation, small change, 3 instances: p99 <= 10 ms", f"{r['p99_ms']} ms", float(r["p99_ms"]) <= p99l))

@@ -3,14 +3,29 @@
 # CoreDNS with etcdhosts, the same CoreDNS binary with the stock `hosts` plugin
 # reading the same records from a file, and dnsmasq with the same file.
 #
-#   bench/run.sh            the full run (about 20 minutes on 2 cores): writes BENCHMARKS.md
+#   bench/run.sh            the full run (about 25 minutes on 2 cores): writes BENCHMARKS.md
 #   bench/run.sh --quick    a smaller run (about 3-4 minutes): writes bench/results/quick.md
 #   options: --write (quick: also write BENCHMARKS.md), --no-write, --no-build,
-#            --only SECTIONS (comma separated: throughput,latency,diff,edns,reload,prop,memory,gobench)
+#            --only SECTIONS (comma separated: throughput,ceiling,latency,diff,edns,reload,
+#            prop,prop2,memory,gobench)
+#            throughput includes ceiling: the A-hit queries with each CoreDNS pinned to one
+#            CPU and dnsperf to the other, etcdhosts and hosts next to the stock `erratic`
+#            plugin giving a fixed answer (the same CoreDNS binary doing no lookup).
+#            prop: every propagation row. prop2: only issue 13's rows, side by side: a
+#            prefix key (1M names in 64 fragment keys, one fragment edited) and the largest
+#            single key a default etcd accepts, both on a second etcd with DEFAULT limits,
+#            and the single 100k-name key on the raised-limit etcd, for comparison.
 #   environment: BENCH_SIZES="1000 100000", BENCH_KINDS="mix a", BENCH_ROUNDS=5, BENCH_DUR=3
 #            override the record sets, query kinds, rounds and seconds per dnsperf run;
 #            BENCH_RESULTS=NAME writes bench/results/NAME* instead of quick*/full*;
-#            BENCH_DNSMASQ_WAIT=60s how long dnsmasq may take to load a record set
+#            BENCH_DNSMASQ_WAIT=60s how long dnsmasq may take to load a record set;
+#            BENCH_CEIL_SIZE=100000 the record set of the ceiling runs (default 100000 if
+#            among the sizes, else the last size); BENCH_CEIL_CPUS=1,0 the servers' CPU and
+#            dnsperf's; BENCH_PROP_PREFIX_NAMES=1000000 (quick: 20000) and
+#            BENCH_PROP_FRAGMENTS=64 the prefix key's record set; BENCH_PROP_PREFIX_N and
+#            BENCH_PROP_MAXDEF_N the edits of those rows; BENCH_PROP_MAXDEF_BYTES=1468006 the
+#            largest single key (1.4 MiB, 100 KiB under a default etcd's 1.5 MiB request
+#            limit: about 30k lines)
 #
 # It installs what it lacks from Debian (scripts/deps.sh bench: dnsperf, dnsmasq-base,
 # etcd-server, etcd-client, dnsutils, protoc and its includes), builds CoreDNS if needed
@@ -31,7 +46,7 @@ while [ $# -gt 0 ]; do
     --no-write) WRITE=0 ;;
     --no-build) BUILD=0 ;;
     --only) ONLY="$2"; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -45,16 +60,24 @@ START_TS=$(date +%s)
 # ------------------------------------------------------------------ parameters
 if [ $QUICK = 1 ]; then
   SIZES="1000 100000"; KINDS="mix ptr"; ROUNDS=4; DUR=2
-  PROP_N=50; PROP100K_N=20; PROP1M_N=0
+  PROP_N=50; PROP100K_N=20; PROP1M_N=0; PROP_PREFIX_NAMES=20000; PROP_PREFIX_N=20; PROP_MAXDEF_N=50
   RELOAD_DUR=8; LAT_DUR=4; DIFF_N=20000; MEM_SIZE=100000; DNSMASQ_WAIT=60s; GOBENCH_TIME=20000x; GOBENCH_COUNT=1
 else
   SIZES="1000 100000 1000000"; KINDS="mix a aaaa nodata nx ptr"; ROUNDS=5; DUR=3
-  PROP_N=200; PROP100K_N=200; PROP1M_N=5
+  PROP_N=200; PROP100K_N=200; PROP1M_N=5; PROP_PREFIX_NAMES=1000000; PROP_PREFIX_N=100; PROP_MAXDEF_N=200
   RELOAD_DUR=20; LAT_DUR=10; DIFF_N=100000; MEM_SIZE=1000000; DNSMASQ_WAIT=150s; GOBENCH_TIME=200000x; GOBENCH_COUNT=5
 fi
 # Overrides for experiments (the defaults above are what BENCHMARKS.md reports).
 SIZES=${BENCH_SIZES:-$SIZES} KINDS=${BENCH_KINDS:-$KINDS} ROUNDS=${BENCH_ROUNDS:-$ROUNDS} DUR=${BENCH_DUR:-$DUR}
 DNSMASQ_WAIT=${BENCH_DNSMASQ_WAIT:-$DNSMASQ_WAIT}
+PROP_PREFIX_NAMES=${BENCH_PROP_PREFIX_NAMES:-$PROP_PREFIX_NAMES} PROP_FRAGMENTS=${BENCH_PROP_FRAGMENTS:-64}
+PROP_PREFIX_N=${BENCH_PROP_PREFIX_N:-$PROP_PREFIX_N} PROP_MAXDEF_N=${BENCH_PROP_MAXDEF_N:-$PROP_MAXDEF_N}
+PROP_MAXDEF_BYTES=${BENCH_PROP_MAXDEF_BYTES:-1468006}
+if [ -n "${BENCH_CEIL_SIZE:-}" ]; then CEIL_SIZE=$BENCH_CEIL_SIZE
+elif [[ " $SIZES " == *" 100000 "* ]]; then CEIL_SIZE=100000
+else CEIL_SIZE=${SIZES##* }
+fi
+IFS=, read -r CEIL_SERVER_CPU CEIL_CLIENT_CPU <<<"${BENCH_CEIL_CPUS:-1,0}"
 # dnsperf: closed loop, several clients, one thread (the server needs the other core).
 DNSPERF_ARGS="-c 4 -T 1 -q 64 -t 2"
 
@@ -105,41 +128,47 @@ stop_pid() {
   wait "$pid" 2>/dev/null || true
 }
 
-# ---- etcd: one member, large requests allowed (a 1M-line hosts file is ~57 MB)
+# ---- etcd: one member, large requests allowed (a 1M-line hosts file is ~57 MB).
+# The propagation section starts a second member with etcd's default limits (1.5 MiB
+# per request, 2 GiB quota) for the rows a stock etcd has to take.
 ETCD_PORT=$($BT freeport); ETCD_PEER=$($BT freeport)
 ETCD="http://127.0.0.1:$ETCD_PORT"
+ETCD_RAISED=(--max-request-bytes $((128 << 20)) --quota-backend-bytes $((8 << 30)) --snapshot-count 100000)
+# start_etcd NAME CLIENT_URL PEER_PORT [etcd options...] -> LAST_PID
 start_etcd() {
-  etcd --name bench --data-dir "$WORK/etcd" \
-    --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
-    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
-    --initial-cluster "bench=http://127.0.0.1:$ETCD_PEER" --initial-cluster-state new \
-    --max-request-bytes $((128 << 20)) --quota-backend-bytes $((8 << 30)) \
-    --snapshot-count 100000 --logger zap --log-level error --log-outputs stderr \
-    >"$WORK/etcd.log" 2>&1 &
-  PIDS+=($!); ETCD_PID=$!
+  local name=$1 url=$2 peer=$3; shift 3
+  etcd --name "$name" --data-dir "$WORK/etcd-$name" \
+    --listen-client-urls "$url" --advertise-client-urls "$url" \
+    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
+    --initial-cluster "$name=http://127.0.0.1:$peer" --initial-cluster-state new \
+    "$@" --logger zap --log-level error --log-outputs stderr \
+    >"$WORK/etcd-$name.log" 2>&1 &
+  LAST_PID=$!; PIDS+=("$LAST_PID")
   for _ in $(seq 1 200); do
-    ETCDCTL_API=3 etcdctl --endpoints "$ETCD" --dial-timeout 1s endpoint health >/dev/null 2>&1 && return 0
+    ETCDCTL_API=3 etcdctl --endpoints "$url" --dial-timeout 1s endpoint health >/dev/null 2>&1 && return 0
     sleep 0.1
   done
-  cat "$WORK/etcd.log" >&2; die "etcd did not start"
+  cat "$WORK/etcd-$name.log" >&2; die "etcd $name did not start"
 }
 
 # ---- CoreDNS with etcdhosts / with hosts; dnsmasq
-# start_coredns NAME COREFILE_TEXT -> sets LAST_PID
+# start_coredns NAME COREFILE_TEXT [CPU] -> sets LAST_PID; with CPU, pinned to that CPU
+# (taskset: Go then sets GOMAXPROCS to 1, as on a one-CPU machine)
 start_coredns() {
-  local name=$1 text=$2
+  local name=$1 text=$2 pin=()
+  [ -n "${3:-}" ] && pin=(taskset -c "$3")
   mkdir -p "$WORK/$name"
   printf '%s\n' "$text" >"$WORK/$name/Corefile"
-  (cd "$WORK/$name" && exec "$COREDNS" -conf Corefile) >"$WORK/$name/log" 2>&1 &
-  LAST_PID=$!; PIDS+=($LAST_PID)
+  (cd "$WORK/$name" && exec "${pin[@]}" "$COREDNS" -conf Corefile) >"$WORK/$name/log" 2>&1 &
+  LAST_PID=$!; PIDS+=("$LAST_PID")
 }
-etcdhosts_corefile() { # PORT KEY
+etcdhosts_corefile() { # PORT KEY [ETCD_URL]
   cat <<EOF
 .:$1 {
     bind 127.0.0.1
     etcdhosts example.com {
         key $2
-        endpoint $ETCD
+        endpoint ${3:-$ETCD}
         timeout 60s
         ttl 3600
     }
@@ -157,12 +186,24 @@ hosts_corefile() { # PORT FILE
 }
 EOF
 }
+# The ceiling: the stock `erratic` plugin answers every A query with one fixed record
+# (192.0.2.53; `drop 0`: it drops none), so the server does no lookup at all.
+erratic_corefile() { # PORT
+  cat <<EOF
+.:$1 {
+    bind 127.0.0.1
+    erratic {
+        drop 0
+    }
+}
+EOF
+}
 start_dnsmasq() { # NAME PORT FILE -> LAST_PID
   "$DNSMASQ" --keep-in-foreground --no-daemon --user=root --pid-file="$WORK/$1.pid" \
     --no-resolv --no-hosts --no-poll --bind-interfaces --listen-address=127.0.0.1 --port="$2" \
     --addn-hosts="$3" --local=/example.com/ --local-ttl=3600 --log-facility=- \
     >"$WORK/$1.log" 2>&1 &
-  LAST_PID=$!; PIDS+=($LAST_PID)
+  LAST_PID=$!; PIDS+=("$LAST_PID")
 }
 wait_ready() { # NAME PORT NAME_TO_RESOLV TIMEOUT PID
   $BT wait -dns "127.0.0.1:$2" -name "$3" -timeout "$4" -poll 20ms >/dev/null 2>"$WORK/wait.err" && return 0
@@ -201,10 +242,13 @@ wait_idle() {
 }
 
 # run_dnsperf LABEL PORT QFILE DURATION [extra args] -> prints benchtool pct line
+# (DNSPERF_CPU set: dnsperf pinned to that CPU)
 run_dnsperf() {
   local label=$1 port=$2 qfile=$3 dur=$4; shift 4
-  local out="$WORK/dnsperf.out"
-  timeout $((dur + 30)) dnsperf -s 127.0.0.1 -p "$port" -d "$qfile" -l "$dur" $DNSPERF_ARGS -v "$@" >"$out" 2>&1 || true
+  local out="$WORK/dnsperf.out" pin=()
+  [ -n "${DNSPERF_CPU:-}" ] && pin=(taskset -c "$DNSPERF_CPU")
+  # shellcheck disable=SC2086 # DNSPERF_ARGS: a list of options
+  timeout $((dur + 30)) "${pin[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$qfile" -l "$dur" $DNSPERF_ARGS -v "$@" >"$out" 2>&1 || true
   $BT pct "$out"
 }
 
@@ -219,7 +263,7 @@ gen_records() { # SIZE
 }
 
 log "work dir $WORK, load $(loadavg)"
-start_etcd
+start_etcd bench "$ETCD" "$ETCD_PEER" "${ETCD_RAISED[@]}"
 
 # ------------------------------------------------------------------ machine
 {
@@ -244,8 +288,8 @@ start_etcd
 # For each size: load the records into etcd and a file, start the three servers,
 # then run the query kinds, each round visiting the servers in turn (E H D E H D ...).
 for size in $SIZES; do
-  want throughput || want latency || want diff || want edns || want reload || want memory || break
-  if ! want throughput && [ "$size" != 100000 ] && [ "$size" != "$MEM_SIZE" ]; then continue; fi
+  want throughput || want ceiling || want latency || want diff || want edns || want reload || want memory || break
+  if ! want throughput && [ "$size" != 100000 ] && [ "$size" != "$MEM_SIZE" ] && [ "$size" != "$CEIL_SIZE" ]; then continue; fi
   gen_records "$size"
   dir="$REC_DIR/$size"
   cp "$dir/hosts.txt" "$WORK/hosts-$size.txt"   # the file the hosts plugin and dnsmasq read
@@ -303,6 +347,35 @@ for size in $SIZES; do
         done
       done
     done
+  fi
+
+  if { want throughput || want ceiling; } && [ "$size" = "$CEIL_SIZE" ]; then
+    # The ceiling: the same queries (A hits) and the same CoreDNS binary, each server
+    # pinned to one CPU and dnsperf to the other, so the server's CPU is the bottleneck
+    # and nothing else runs on it: etcdhosts and hosts against `erratic`'s fixed answer.
+    if [ "$(nproc)" -ge 2 ]; then
+      PCE=$($BT freeport); start_coredns "ceil-etcdhosts-$size" "$(etcdhosts_corefile "$PCE" "$key")" "$CEIL_SERVER_CPU"; PID_CE=$LAST_PID
+      PCH=$($BT freeport); start_coredns "ceil-hosts-$size" "$(hosts_corefile "$PCH" "$WORK/hosts-$size.txt")" "$CEIL_SERVER_CPU"; PID_CH=$LAST_PID
+      PCC=$($BT freeport); start_coredns "ceil-erratic-$size" "$(erratic_corefile "$PCC")" "$CEIL_SERVER_CPU"; PID_CC=$LAST_PID
+      wait_ready "ceil-etcdhosts-$size" "$PCE" "$FIRST_NAME" 180s
+      wait_ready "ceil-hosts-$size" "$PCH" "$FIRST_NAME" 180s
+      wait_ready "ceil-erratic-$size" "$PCC" "$FIRST_NAME" 30s
+      log "ceiling: size $size, servers on CPU $CEIL_SERVER_CPU, dnsperf on CPU $CEIL_CLIENT_CPU, A hits"
+      for round in $(seq 1 "$ROUNDS"); do
+        for s in "etcdhosts:$PCE:$PID_CE" "hosts:$PCH:$PID_CH" "erratic:$PCC:$PID_CC"; do
+          IFS=: read -r sname sport spid <<<"$s"
+          c0=$(cpu_ticks "$spid")
+          line=$(DNSPERF_CPU=$CEIL_CLIENT_CPU run_dnsperf "$sname" "$sport" "$dir/q-a.txt" "$DUR")
+          wait_idle "$spid"
+          line="$line cpu_ticks=$(( $(cpu_ticks "$spid") - c0 ))"
+          emit "section=ceiling size=$size kind=a round=$round server=$sname server_cpu=$CEIL_SERVER_CPU client_cpu=$CEIL_CLIENT_CPU $line"
+          log "ceiling size=$size round=$round $sname: $line"
+        done
+      done
+      for pid in $PID_CE $PID_CH $PID_CC; do stop_pid "$pid"; done
+    else
+      log "ceiling: skipped (needs 2 CPUs, one for the servers and one for dnsperf)"
+    fi
   fi
 
   if want latency && [ "$size" = 100000 ]; then
@@ -377,11 +450,11 @@ for size in $SIZES; do
       echo 5 >"/proc/$spid/clear_refs" 2>/dev/null || true
       rss0=$(rss_kb "$spid")
       $BT storm "${storm_args[@]}" -base "$dir/hosts.txt" -interval 1s -duration "${RELOAD_DUR}s" >"$WORK/storm.out" 2>&1 &
-      storm_pid=$!; PIDS+=($storm_pid)
+      storm_pid=$!; PIDS+=("$storm_pid")
       line=$(run_dnsperf "$sname" "$sport" "$dir/q-mix.txt" "$RELOAD_DUR" -Q "$rate")
       wait "$storm_pid" || { cat "$WORK/storm.out" >&2; die "storm failed"; }
       wait_idle "$spid"
-      emit "section=reload phase=storm size=$size rate=$rate server=$sname $line $(cat "$WORK/storm.out" | tail -1 | sed 's/^storm //') rss_before_kb=$rss0 hwm_kb=$(hwm_kb "$spid")"
+      emit "section=reload phase=storm size=$size rate=$rate server=$sname $line $(tail -1 "$WORK/storm.out" | sed 's/^storm //') rss_before_kb=$rss0 hwm_kb=$(hwm_kb "$spid")"
       log "reload storm $sname: $line; $(tail -1 "$WORK/storm.out")"
     done
   fi
@@ -394,45 +467,109 @@ for size in $SIZES; do
 done
 
 # ------------------------------------------------------------------ propagation
-if want prop; then
-  log "propagation: 3 CoreDNS instances on one etcd"
+# Each row: 3 CoreDNS instances, N puts each changing one line, the time until all 3
+# answer the change; benchtool prop also reads etcd's counter of the bytes it sent to its
+# clients before and after the puts (bytes per edit, all 3 instances and per instance).
+join() { local IFS=,; echo "$*"; }
+# A row: LABEL|KEY|PUT_KEY|BASE_FILE|PUTS|EXTRA_OPTIONS|FIELDS, KEY the Corefile's key,
+# PUT_KEY the key each edit puts (for a prefix, one fragment; empty: KEY), FIELDS what the
+# result line says about the data (default: a single key holding BASE_FILE).
+# prop_instances NAME ETCD_URL ROW...: starts 3 CoreDNS instances
+# NAME-1..3, each with one server block per row, and waits until each block answers.
+# Sets PROP_PIDS and PROP_ADDRS[LABEL] (the 3 addresses, comma separated).
+declare -A PROP_ADDRS
+prop_instances() {
+  local name=$1 url=$2; shift 2
+  local i r label k p cf
+  declare -A port=()
+  PROP_PIDS=()
+  for i in 1 2 3; do
+    cf=""
+    for r in "$@"; do
+      IFS='|' read -r label k _ <<<"$r"
+      p=$($BT freeport); port[$label:$i]=$p
+      cf="$cf
+$(etcdhosts_corefile "$p" "$k" "$url")"
+    done
+    start_coredns "$name-$i" "$cf"; PROP_PIDS+=("$LAST_PID")
+  done
+  for r in "$@"; do
+    IFS='|' read -r label _ <<<"$r"
+    PROP_ADDRS[$label]=""
+    for i in 1 2 3; do
+      wait_ready "$name-$i" "${port[$label:$i]}" "$FIRST_NAME" 300s
+      PROP_ADDRS[$label]="${PROP_ADDRS[$label]:+${PROP_ADDRS[$label]},}127.0.0.1:${port[$label:$i]}"
+    done
+  done
+}
+# prop_rows ETCD_URL FIELDS ROW...: runs benchtool prop for each row, emits its line.
+prop_rows() {
+  local url=$1 fields=$2 r label k pk base n extra more line; shift 2
+  for r in "$@"; do
+    IFS='|' read -r label k pk base n extra more <<<"$r"
+    # shellcheck disable=SC2086 # extra: benchtool options, split on purpose
+    line=$($BT prop -etcd "$url" -key "${pk:-$k}" -base "$base" -dns "${PROP_ADDRS[$label]}" -n "$n" -label "$label" $extra)
+    emit "section=prop $fields ${more:-key_kind=single lines=$(wc -l <"$base") total_bytes=$(wc -c <"$base")} $line"
+    log "$line"
+  done
+}
+if want prop || want prop2; then
+  log "propagation: 3 CoreDNS instances on one etcd (raised limits)"
   gen_records 100000
   # Small file: 100 lines; big: the 100k-name record set; huge (full run): 1M names.
-  head -101 "$REC_DIR/100000/hosts.txt" >"$WORK/prop-small.txt"
-  $BT put -etcd "$ETCD" -key /bench/prop-small -file "$WORK/prop-small.txt" >/dev/null
-  $BT put -etcd "$ETCD" -key /bench/prop-100k -file "$REC_DIR/100000/hosts.txt" >/dev/null
-  if [ "$PROP1M_N" -gt 0 ]; then
+  rows=()
+  if want prop; then
+    head -101 "$REC_DIR/100000/hosts.txt" >"$WORK/prop-small.txt"
+    rows+=("small|/bench/prop-small||$WORK/prop-small.txt|$PROP_N||")
+  fi
+  rows+=("100k|/bench/prop-100k||$REC_DIR/100000/hosts.txt|$PROP100K_N|-compact-every 5|")
+  if want prop && [ "$PROP1M_N" -gt 0 ]; then
     gen_records 1000000
-    $BT put -etcd "$ETCD" -key /bench/prop-1m -file "$REC_DIR/1000000/hosts.txt" >/dev/null
+    rows+=("1m|/bench/prop-1m||$REC_DIR/1000000/hosts.txt|$PROP1M_N|-compact-every 1 -timeout 30s|")
   fi
-  PP=() PPID_LIST=()
-  for i in 1 2 3; do
-    p1=$($BT freeport); p2=$($BT freeport); p3=$($BT freeport)
-    cf="$(etcdhosts_corefile "$p1" /bench/prop-small)
-$(etcdhosts_corefile "$p2" /bench/prop-100k)"
-    [ "$PROP1M_N" -gt 0 ] && cf="$cf
-$(etcdhosts_corefile "$p3" /bench/prop-1m)"
-    start_coredns "prop-$i" "$cf"; PPID_LIST+=($LAST_PID)
-    PP+=("$p1:$p2:$p3")
+  for r in "${rows[@]}"; do
+    IFS='|' read -r _ k _ base _ <<<"$r"
+    $BT put -etcd "$ETCD" -key "$k" -file "$base" >/dev/null
   done
-  small=() big=() huge=()
-  for i in 0 1 2; do
-    IFS=: read -r p1 p2 p3 <<<"${PP[$i]}"
-    wait_ready "prop-$((i + 1))" "$p1" "$FIRST_NAME" 120s
-    wait_ready "prop-$((i + 1))" "$p2" "$FIRST_NAME" 120s
-    [ "$PROP1M_N" -gt 0 ] && wait_ready "prop-$((i + 1))" "$p3" "$FIRST_NAME" 300s
-    small+=("127.0.0.1:$p1"); big+=("127.0.0.1:$p2"); huge+=("127.0.0.1:$p3")
+  prop_instances prop "$ETCD" "${rows[@]}"
+  prop_rows "$ETCD" etcd_limit=raised "${rows[@]}"
+  for pid in "${PROP_PIDS[@]}"; do stop_pid "$pid"; done
+
+  # ---- issue 13: what a stock etcd takes (default limits: a request of at most 1.5 MiB)
+  # (a) a prefix key: PROP_PREFIX_NAMES names split into PROP_FRAGMENTS keys under
+  #     /bench/prefix/ (a Corefile `key` ending in `/`: etcdhosts merges the keys under it,
+  #     in key order); each edit puts one fragment (the middle one) with one line changed.
+  # (b) the largest single key a stock etcd takes: the first PROP_MAXDEF_BYTES bytes of
+  #     the 100k record set, whole lines.
+  # (c) is the 100k row above: one key, on the etcd with the raised limit.
+  ETCD_DEF="http://127.0.0.1:$($BT freeport)"
+  start_etcd default "$ETCD_DEF" "$($BT freeport)"; ETCD_DEF_PID=$LAST_PID
+  log "propagation: prefix key ($PROP_PREFIX_NAMES names in $PROP_FRAGMENTS fragments) and the largest single key, on an etcd with default limits"
+  gen_records "$PROP_PREFIX_NAMES"
+  pre_src="$REC_DIR/$PROP_PREFIX_NAMES/hosts.txt"
+  frag_dir="$WORK/prefix-frags"; rm -rf "$frag_dir"; mkdir -p "$frag_dir"
+  # GNU split: PROP_FRAGMENTS pieces of about equal size, never splitting a line.
+  split -n "l/$PROP_FRAGMENTS" -d -a 3 "$pre_src" "$frag_dir/f"
+  nfrag=0
+  for f in "$frag_dir"/f*; do
+    [ -s "$f" ] || { rm -f "$f"; continue; }
+    $BT put -etcd "$ETCD_DEF" -key "/bench/prefix/$(basename "$f")" -file "$f" >/dev/null ||
+      die "a default etcd refused fragment $(basename "$f") ($(wc -c <"$f") bytes): use more fragments (BENCH_PROP_FRAGMENTS)"
+    nfrag=$((nfrag + 1))
   done
-  join() { local IFS=,; echo "$*"; }
-  line=$($BT prop -etcd "$ETCD" -key /bench/prop-small -base "$WORK/prop-small.txt" -dns "$(join "${small[@]}")" -n "$PROP_N" -label small)
-  emit "section=prop lines=101 $line"; log "$line"
-  line=$($BT prop -etcd "$ETCD" -key /bench/prop-100k -base "$REC_DIR/100000/hosts.txt" -dns "$(join "${big[@]}")" -n "$PROP100K_N" -label 100k -compact-every 5)
-  emit "section=prop lines=$(wc -l <"$REC_DIR/100000/hosts.txt") $line"; log "$line"
-  if [ "$PROP1M_N" -gt 0 ]; then
-    line=$($BT prop -etcd "$ETCD" -key /bench/prop-1m -base "$REC_DIR/1000000/hosts.txt" -dns "$(join "${huge[@]}")" -n "$PROP1M_N" -label 1m -compact-every 1 -timeout 30s)
-    emit "section=prop lines=$(wc -l <"$REC_DIR/1000000/hosts.txt") $line"; log "$line"
-  fi
-  for pid in "${PPID_LIST[@]}"; do stop_pid "$pid"; done
+  edit_frag=$(printf 'f%03d' $((nfrag / 2)))
+  awk -v max="$PROP_MAXDEF_BYTES" '{ n += length($0) + 1; if (n > max) exit; print }' "$REC_DIR/100000/hosts.txt" >"$WORK/prop-maxdef.txt"
+  $BT put -etcd "$ETCD_DEF" -key /bench/prop-maxdef -file "$WORK/prop-maxdef.txt" >/dev/null ||
+    die "a default etcd refused the $(wc -c <"$WORK/prop-maxdef.txt")-byte key: lower BENCH_PROP_MAXDEF_BYTES"
+  rows=(
+    "prefix|/bench/prefix/|/bench/prefix/$edit_frag|$frag_dir/$edit_frag|$PROP_PREFIX_N|-compact-every 5 -timeout 30s|key_kind=prefix names=$PROP_PREFIX_NAMES fragments=$nfrag lines=$(wc -l <"$pre_src") total_bytes=$(wc -c <"$pre_src")"
+    "maxdefault|/bench/prop-maxdef||$WORK/prop-maxdef.txt|$PROP_MAXDEF_N|-compact-every 5|"
+  )
+  prop_instances prop-default "$ETCD_DEF" "${rows[@]}"
+  prop_rows "$ETCD_DEF" etcd_limit=default "${rows[@]}"
+  for pid in "${PROP_PIDS[@]}"; do stop_pid "$pid"; done
+  stop_pid "$ETCD_DEF_PID"
+  rm -rf "$WORK/etcd-default" "$frag_dir"
 fi
 
 # ------------------------------------------------------------------ Go benchmark

@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand"
 	"net"
 	"net/http"
@@ -391,6 +392,9 @@ func prop(args []string) error {
 	var props, puts durations
 	perServer := make([]durations, len(addrs))
 	timeouts := 0
+	// What etcd sent to its gRPC clients over the puts (the watch events to every
+	// instance, plus the small replies to the gateway's puts and compactions).
+	m0, merr0 := etcdMetrics(*ep)
 	start := time.Now()
 	for i := 1; i <= *n && time.Since(start) < 20*time.Minute; i++ {
 		value, ip := probeValue(base, *name, 1000+i)
@@ -440,14 +444,60 @@ func prop(args []string) error {
 			}
 		}
 	}
+	m1, merr1 := etcdMetrics(*ep)
 	fmt.Printf("label=%s puts=%d value_bytes=%d p50_ms=%s p90_ms=%s p99_ms=%s max_ms=%s put_ack_p50_ms=%s put_ack_p99_ms=%s timeouts=%d",
 		*label, len(props), len(base), ms(props.pct(50)), ms(props.pct(90)), ms(props.pct(99)), ms(props.pct(100)),
 		ms(puts.pct(50)), ms(puts.pct(99)), timeouts)
+	// Per put: all instances together, and per instance (the watch events are the same
+	// size for each). nan when etcd's /metrics lacks the counters.
+	perEdit := func(k string) float64 {
+		b0, ok0 := m0[k]
+		b1, ok1 := m1[k]
+		if merr0 != nil || merr1 != nil || !ok0 || !ok1 || len(props) == 0 {
+			return math.NaN()
+		}
+		return (b1 - b0) / float64(len(props))
+	}
+	sent := perEdit(metricSentBytes)
+	fmt.Printf(" instances=%d sent_bytes_per_edit=%.0f sent_bytes_per_instance=%.0f watch_msgs_per_edit=%.2f",
+		len(addrs), sent, sent/float64(len(addrs)), perEdit(metricWatchMsgs))
 	for k := range addrs {
 		fmt.Printf(" s%d_p50_ms=%s s%d_max_ms=%s", k+1, ms(perServer[k].pct(50)), k+1, ms(perServer[k].pct(100)))
 	}
 	fmt.Println()
 	return nil
+}
+
+const (
+	metricSentBytes = "etcd_network_client_grpc_sent_bytes_total"
+	metricWatchMsgs = `grpc_server_msg_sent_total{grpc_method="Watch",grpc_service="etcdserverpb.Watch",grpc_type="bidi_stream"}`
+)
+
+// etcdMetrics reads the counters prop reports from etcd's /metrics (Prometheus text
+// format, "NAME{LABELS} VALUE" lines); a counter etcd lacks is absent from the map.
+func etcdMetrics(endpoint string) (map[string]float64, error) {
+	resp, err := httpClient.Get(endpoint + "/metrics")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("metrics: %s", resp.Status)
+	}
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		for _, k := range []string{metricSentBytes, metricWatchMsgs} {
+			if strings.HasPrefix(line, k+" ") {
+				if v, err := strconv.ParseFloat(strings.TrimSpace(line[len(k):]), 64); err == nil {
+					out[k] = v
+				}
+			}
+		}
+	}
+	return out, sc.Err()
 }
 
 // ---------------------------------------------------------------- reload storm
