@@ -52,9 +52,11 @@ pub struct Dataset {
 /// A text's new value, or None when its key was deleted.
 pub type TextChange<'a> = (&'a [u8], Option<&'a [u8]>);
 
-/// A piece of text to parse: its source number, where it came from, and its first line.
+/// A piece of text to parse: its source number (a new one, or that of the old chunk it
+/// takes the place of), where it came from, and its first line.
 struct NewChunk<'a> {
     src: Src,
+    replaces: bool,
     key: &'a [u8],
     text: &'a [u8],
     first_line: usize,
@@ -119,9 +121,10 @@ impl Dataset {
         self.apply(gone, fresh, revision)
     }
 
-    /// Cuts `text` into chunks, reusing the source numbers of `old`'s chunks where the
+    /// Cuts `text` into chunks, keeping the source numbers of `old`'s chunks where the
     /// content is the same (same hash, same place relative to the change), and adds the
-    /// others to `fresh`.
+    /// others to `fresh`. A changed chunk takes the number of the old one in its place, so
+    /// that the table only changes where their records differ.
     fn cut<'a>(
         &mut self,
         key: &'a [u8],
@@ -150,10 +153,15 @@ impl Dataset {
             } else if i >= pieces.len() - suffix {
                 old[old.len() - (pieces.len() - i)].src
             } else {
-                let src = self.next_src;
-                self.next_src += 1;
+                let (src, replaces) = if i < old.len() - suffix {
+                    (old[i].src, true)
+                } else {
+                    self.next_src += 1;
+                    (self.next_src - 1, false)
+                };
                 fresh.push(NewChunk {
                     src,
+                    replaces,
                     key,
                     text: piece,
                     first_line: line,
@@ -187,12 +195,20 @@ impl Dataset {
             .iter()
             .filter_map(|s| self.sources.remove(s).map(|info| (*s, info)))
             .collect();
+        let replaced: HashMap<Src, SourceInfo> = fresh
+            .iter()
+            .filter(|c| c.replaces)
+            .filter_map(|c| self.sources.remove(&c.src).map(|info| (c.src, info)))
+            .collect();
         let footprints: Vec<(Src, &Footprint)> =
             removed.iter().map(|(s, i)| (*s, &i.footprint)).collect();
-        let added: Vec<(Src, &Records)> = parsed.iter().map(|(s, _, p)| (*s, &p.records)).collect();
+        let added: Vec<(Src, Option<&Footprint>, &Records)> = parsed
+            .iter()
+            .map(|(s, _, p)| (*s, replaced.get(s).map(|i| &i.footprint), &p.records))
+            .collect();
         let (mut table, new_footprints) = self.table.change(&rank, &footprints, &added);
 
-        for (_, info) in &removed {
+        for info in removed.iter().map(|(_, i)| i).chain(replaced.values()) {
             self.invalid_lines -= info.invalid_lines;
         }
         let mut diagnostics: Vec<(String, Diagnostic)> = Vec::new();

@@ -147,20 +147,24 @@ impl Table {
     }
 
     /// The table with the records of the sources `gone` taken out and those of `added`
-    /// put in; `rank` orders every source number. Also returns the shards each added
+    /// put in, each in place of its old version if it has one (the shards the old one
+    /// wrote to); `rank` orders every source number. Also returns the shards each added
     /// source wrote to, in the order of `added`.
     pub(crate) fn change(
         &self,
         rank: &dyn Fn(Src) -> u32,
         gone: &[(Src, &Footprint)],
-        added: &[(Src, &Records)],
+        added: &[(Src, Option<&Footprint>, &Records)],
     ) -> (Table, Vec<Footprint>) {
         let mut update = Update::new(self, rank);
         update.remove(gone);
         let reverse = !self.options.no_reverse;
         let footprints = added
             .iter()
-            .map(|(src, records)| update.add(*src, records, reverse))
+            .map(|&(src, old, records)| match old {
+                Some(old) => update.replace(src, old, records, reverse),
+                None => update.add(src, records, reverse),
+            })
             .collect();
         let (names, rev) = update.finish();
         (self.with_shards(names, rev), footprints)
@@ -213,10 +217,10 @@ impl Table {
             .map(|t| Parsed::new(t, &empty.options.zones, 1, KEEP_DIAGNOSTICS))
             .collect();
         let rank = |src: Src| src;
-        let added: Vec<(Src, &Records)> = parsed
+        let added: Vec<(Src, Option<&Footprint>, &Records)> = parsed
             .iter()
             .enumerate()
-            .map(|(i, p)| (i as Src, &p.records))
+            .map(|(i, p)| (i as Src, None, &p.records))
             .collect();
         let (mut table, _) = empty.change(&rank, &[], &added);
         let invalid = parsed.iter().map(|p| p.invalid_lines).sum();

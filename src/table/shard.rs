@@ -9,7 +9,7 @@
 //! `crate::dataset`) gave each address or name, so that the lines of one source can be
 //! taken out again without the text they came from.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
@@ -197,6 +197,39 @@ impl NameShard {
         names
     }
 
+    /// The addresses source `src` gives each name here, IPv4 first, each in line order;
+    /// read from the blocks, without decoding the shard.
+    pub(crate) fn records_of(&self, src: Src) -> BTreeMap<&[u8], Vec<IpAddr>> {
+        let mut out: BTreeMap<&[u8], Vec<IpAddr>> = BTreeMap::new();
+        let mut offset = 0;
+        while offset < self.blocks.len() {
+            let (block, next) = Block::at(&self.blocks, offset);
+            offset = next;
+            let mut mine = Vec::new();
+            if block.flags & MULTI != 0 {
+                let entry = &self.multi[block.name];
+                mine.extend(entry.v4.iter().filter(|c| c.0 == src).map(|c| IpAddr::from(c.1)));
+                mine.extend(entry.v6.iter().filter(|c| c.0 == src).map(|c| IpAddr::from(c.1)));
+            } else {
+                let srcs = |s: &'_ [u8]| s.chunks_exact(4).map(|c| u32_at(c, 0)).collect::<Vec<_>>();
+                for (s, a) in srcs(block.v4_src).into_iter().zip(block.v4.chunks_exact(4)) {
+                    if s == src {
+                        mine.push(IpAddr::from(<[u8; 4]>::try_from(a).unwrap()));
+                    }
+                }
+                for (s, a) in srcs(block.v6_src).into_iter().zip(block.v6.chunks_exact(16)) {
+                    if s == src {
+                        mine.push(IpAddr::from(<[u8; 16]>::try_from(a).unwrap()));
+                    }
+                }
+            }
+            if !mine.is_empty() {
+                out.insert(block.name, mine);
+            }
+        }
+        out
+    }
+
     /// Encodes the names that exist (records, a zone apex, or names below them).
     pub(crate) fn encode(names: &Names, hasher: &foldhash::fast::RandomState) -> NameShard {
         let mut shard = NameShard {
@@ -349,6 +382,29 @@ impl RevShard {
             reverse.insert(run.addr, entry);
         }
         reverse
+    }
+
+    /// The names source `src` gives each address here, in line order.
+    pub(crate) fn names_of(&self, src: Src) -> BTreeMap<IpAddr, Vec<&[u8]>> {
+        let mut out: BTreeMap<IpAddr, Vec<&[u8]>> = BTreeMap::new();
+        let mut offset = 0;
+        while offset < self.runs.len() {
+            let (run, next) = Run::at(&self.runs, offset);
+            offset = next;
+            let mine: Vec<&[u8]> = if run.flags & MULTI != 0 {
+                self.multi[&run.addr]
+                    .iter()
+                    .filter(|(s, _)| *s == src)
+                    .map(|(_, n)| &n[..])
+                    .collect()
+            } else {
+                run.names().filter(|(s, _)| *s == src).map(|(_, n)| n).collect()
+            };
+            if !mine.is_empty() {
+                out.insert(run.addr, mine);
+            }
+        }
+        out
     }
 
     pub(crate) fn encode(reverse: &Reverse, hasher: &foldhash::fast::RandomState) -> RevShard {

@@ -5,7 +5,7 @@
 //! are kept by counting the names with records below each name, so a change touches the
 //! parents only when a name appears or disappears.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -85,10 +85,13 @@ impl<'t> Update<'t> {
             .names
             .entry(shard)
             .or_insert_with(|| table.names[shard].decode(&table.hasher));
-        let entry = names.entry(name.into()).or_default();
-        self.counted
-            .entry(name.into())
-            .or_insert_with(|| entry.counts_for_parents());
+        if !names.contains_key(name) {
+            names.insert(name.into(), NameEntry::default());
+        }
+        let entry = names.get_mut(name).unwrap();
+        if !self.counted.contains_key(name) {
+            self.counted.insert(name.into(), entry.counts_for_parents());
+        }
         entry
     }
 
@@ -111,70 +114,120 @@ impl<'t> Update<'t> {
             }
         }
         for (shard, srcs) in by_shard {
-            let names = self.names_shard(shard);
-            let mut touched = Vec::new();
-            for (name, entry) in names.iter_mut() {
-                let had = entry.counts_for_parents();
-                let before = entry.v4.len() + entry.v6.len();
-                entry.v4.retain(|(s, _)| !srcs.contains(s));
-                entry.v6.retain(|(s, _)| !srcs.contains(s));
-                if entry.v4.len() + entry.v6.len() != before {
-                    touched.push((name.clone(), had));
-                }
-            }
-            for (name, had) in touched {
-                self.counted.entry(name).or_insert(had);
-            }
+            self.remove_names(shard, &srcs);
         }
         for (shard, srcs) in by_rev_shard {
-            for names in self.reverse_shard(shard).values_mut() {
-                names.retain(|(s, _)| !srcs.contains(s));
+            self.remove_reverse(shard, &srcs);
+        }
+    }
+
+    fn remove_names(&mut self, shard: usize, srcs: &[Src]) {
+        let names = self.names_shard(shard);
+        let mut touched = Vec::new();
+        for (name, entry) in names.iter_mut() {
+            let had = entry.counts_for_parents();
+            let before = entry.v4.len() + entry.v6.len();
+            entry.v4.retain(|(s, _)| !srcs.contains(s));
+            entry.v6.retain(|(s, _)| !srcs.contains(s));
+            if entry.v4.len() + entry.v6.len() != before {
+                touched.push((name.clone(), had));
             }
+        }
+        for (name, had) in touched {
+            self.counted.entry(name).or_insert(had);
+        }
+    }
+
+    fn remove_reverse(&mut self, shard: usize, srcs: &[Src]) {
+        for names in self.reverse_shard(shard).values_mut() {
+            names.retain(|(s, _)| !srcs.contains(s));
+        }
+    }
+
+    fn add_name(&mut self, src: Src, name: &[u8], addr: IpAddr) {
+        let (rank, mine) = (self.rank, (self.rank)(src));
+        let entry = self.entry(name);
+        match addr {
+            IpAddr::V4(a) => {
+                let a = a.octets();
+                if !entry.v4.iter().any(|&(s, x)| s == src && x == a) {
+                    let at = place(rank, mine, &entry.v4);
+                    entry.v4.insert(at, (src, a));
+                }
+            }
+            IpAddr::V6(a) => {
+                let a = a.octets();
+                if !entry.v6.iter().any(|&(s, x)| s == src && x == a) {
+                    let at = place(rank, mine, &entry.v6);
+                    entry.v6.insert(at, (src, a));
+                }
+            }
+        }
+    }
+
+    fn add_reverse(&mut self, src: Src, addr: IpAddr, name: &[u8]) {
+        let (rank, mine) = (self.rank, (self.rank)(src));
+        let shard = shard_of(addr_hash(&self.table.hasher, &addr));
+        let names = self.reverse_shard(shard).entry(addr).or_default();
+        if !names.iter().any(|(s, n)| *s == src && &n[..] == name) {
+            let at = place(rank, mine, names);
+            names.insert(at, (src, name.into()));
         }
     }
 
     /// Adds the records of source `src`, placing them by the source's rank; returns the
     /// shards it wrote to.
     pub(crate) fn add(&mut self, src: Src, records: &Records, reverse: bool) -> Footprint {
-        let (rank, mine) = (self.rank, (self.rank)(src));
-        let mut name_shards = BTreeSet::new();
-        let mut rev_shards = BTreeSet::new();
-        let hasher = self.table.hasher.clone();
-        for (addr, name) in records.iter() {
-            name_shards.insert(shard_of(hasher.hash_one(name)) as u16);
-            let entry = self.entry(name);
-            match addr {
-                IpAddr::V4(a) => {
-                    let a = a.octets();
-                    if !entry.v4.iter().any(|&(s, x)| s == src && x == a) {
-                        let at = place(rank, mine, &entry.v4);
-                        entry.v4.insert(at, (src, a));
-                    }
-                }
-                IpAddr::V6(a) => {
-                    let a = a.octets();
-                    if !entry.v6.iter().any(|&(s, x)| s == src && x == a) {
-                        let at = place(rank, mine, &entry.v6);
-                        entry.v6.insert(at, (src, a));
-                    }
-                }
-            }
-            // Wildcards name no single host, so they make no PTR.
-            if !reverse || name.first() == Some(&b'*') {
+        let by_shard = ByShard::new(&self.table.hasher, records, reverse);
+        for (name, addr) in by_shard.names.values().flatten() {
+            self.add_name(src, name, *addr);
+        }
+        for (addr, name) in by_shard.reverse.values().flatten() {
+            self.add_reverse(src, *addr, name);
+        }
+        by_shard.footprint()
+    }
+
+    /// Puts the records of a new version of source `src` in place of the old one's, which
+    /// wrote to the shards of `old`. A shard where the source's records are the same is
+    /// left alone: an edited line changes one or two shards, not every one its run of
+    /// lines reaches.
+    pub(crate) fn replace(
+        &mut self,
+        src: Src,
+        old: &Footprint,
+        records: &Records,
+        reverse: bool,
+    ) -> Footprint {
+        let by_shard = ByShard::new(&self.table.hasher, records, reverse);
+        let table = self.table;
+        let mut shards: BTreeSet<u16> = old.names.iter().copied().collect();
+        shards.extend(by_shard.names.keys());
+        for shard in shards {
+            let new = by_shard.names.get(&shard).map_or(&[][..], Vec::as_slice);
+            let i = shard as usize;
+            if !self.names.contains_key(&i) && table.names[i].records_of(src) == v4_first(grouped(new)) {
                 continue;
             }
-            let shard = shard_of(addr_hash(&hasher, &addr));
-            rev_shards.insert(shard as u16);
-            let names = self.reverse_shard(shard).entry(addr).or_default();
-            if !names.iter().any(|(s, n)| *s == src && &n[..] == name) {
-                let at = place(rank, mine, names);
-                names.insert(at, (src, name.into()));
+            self.remove_names(i, &[src]);
+            for (name, addr) in new {
+                self.add_name(src, name, *addr);
             }
         }
-        Footprint {
-            names: name_shards.into_iter().collect(),
-            reverse: rev_shards.into_iter().collect(),
+        let mut shards: BTreeSet<u16> = old.reverse.iter().copied().collect();
+        shards.extend(by_shard.reverse.keys());
+        for shard in shards {
+            let new = by_shard.reverse.get(&shard).map_or(&[][..], Vec::as_slice);
+            let i = shard as usize;
+            if !self.reverse.contains_key(&i) && table.reverse[i].names_of(src) == grouped(new) {
+                continue;
+            }
+            self.remove_reverse(i, &[src]);
+            for (addr, name) in new {
+                self.add_reverse(src, *addr, name);
+            }
         }
+        by_shard.footprint()
     }
 
     /// Counts the names that appeared or disappeared in their parents, and encodes the new
@@ -219,6 +272,61 @@ impl<'t> Update<'t> {
             .collect();
         (names, reverse)
     }
+}
+
+/// A source's records split by the shard they go to, in line order.
+struct ByShard<'r> {
+    names: BTreeMap<u16, Vec<(&'r [u8], IpAddr)>>,
+    reverse: BTreeMap<u16, Vec<(IpAddr, &'r [u8])>>,
+}
+
+impl<'r> ByShard<'r> {
+    fn new(hasher: &foldhash::fast::RandomState, records: &'r Records, reverse: bool) -> Self {
+        let mut by_shard = ByShard {
+            names: BTreeMap::new(),
+            reverse: BTreeMap::new(),
+        };
+        for (addr, name) in records.iter() {
+            let shard = shard_of(hasher.hash_one(name)) as u16;
+            by_shard.names.entry(shard).or_default().push((name, addr));
+            // Wildcards name no single host, so they make no PTR.
+            if reverse && name.first() != Some(&b'*') {
+                let shard = shard_of(addr_hash(hasher, &addr)) as u16;
+                by_shard.reverse.entry(shard).or_default().push((addr, name));
+            }
+        }
+        by_shard
+    }
+
+    fn footprint(&self) -> Footprint {
+        Footprint {
+            names: self.names.keys().copied().collect(),
+            reverse: self.reverse.keys().copied().collect(),
+        }
+    }
+}
+
+/// (key, value) pairs grouped by key, each key's values in order without repeats: how a
+/// shard holds one source's records.
+pub(crate) fn grouped<K: Ord + Clone, V: PartialEq + Clone>(
+    pairs: &[(K, V)],
+) -> BTreeMap<K, Vec<V>> {
+    let mut out: BTreeMap<K, Vec<V>> = BTreeMap::new();
+    for (k, v) in pairs {
+        let values = out.entry(k.clone()).or_default();
+        if !values.contains(v) {
+            values.push(v.clone());
+        }
+    }
+    out
+}
+
+/// Each name's addresses with the IPv4 ones first, as a name's block holds them.
+fn v4_first<K>(mut map: BTreeMap<K, Vec<IpAddr>>) -> BTreeMap<K, Vec<IpAddr>> {
+    for addrs in map.values_mut() {
+        addrs.sort_by_key(|a| a.is_ipv6());
+    }
+    map
 }
 
 /// Where a record of the source ranked `mine` goes in a list kept in source order: after
