@@ -43,6 +43,9 @@ pub struct Dataset {
     texts: BTreeMap<Vec<u8>, Vec<Chunk>>,
     /// Chunks of the inline lines: ranked after every text.
     inline: Vec<Chunk>,
+    /// The inline lines (a few, from the Corefile), parsed again when the table is built
+    /// afresh.
+    inline_text: Vec<u8>,
     sources: HashMap<Src, SourceInfo>,
     next_src: Src,
     invalid_lines: usize,
@@ -69,6 +72,7 @@ impl Dataset {
         let mut dataset = Dataset {
             texts: BTreeMap::new(),
             inline: Vec::new(),
+            inline_text: inline.to_vec(),
             sources: HashMap::new(),
             next_src: 0,
             invalid_lines: 0,
@@ -76,7 +80,7 @@ impl Dataset {
         };
         let mut fresh = Vec::new();
         dataset.inline = dataset.cut(b"inline", inline, &[], &mut fresh);
-        dataset.apply(Vec::new(), fresh, 0);
+        dataset.apply(Vec::new(), fresh, 0, true);
         dataset
     }
 
@@ -95,6 +99,8 @@ impl Dataset {
     ) -> Arc<Table> {
         let mut gone: Vec<Src> = Vec::new();
         let mut fresh: Vec<NewChunk<'_>> = Vec::new();
+        // The first data (from etcd or the snapshot) is built at once, with the inline lines.
+        let first = self.texts.values().all(Vec::is_empty);
         if complete {
             let keep: Vec<&[u8]> = changes.iter().map(|(k, _)| *k).collect();
             let dropped: Vec<Vec<u8>> = self
@@ -118,7 +124,24 @@ impl Dataset {
             gone.extend(old.iter().map(|c| c.src).filter(|s| !kept.contains(s)));
             self.texts.insert(key.to_vec(), new);
         }
-        self.apply(gone, fresh, revision)
+        if first && !fresh.is_empty() {
+            let inline_text = std::mem::take(&mut self.inline_text);
+            let mut line = 1;
+            for ((_, lines, piece), chunk) in chunks(&inline_text).into_iter().zip(&self.inline) {
+                fresh.push(NewChunk {
+                    src: chunk.src,
+                    replaces: false,
+                    key: b"inline",
+                    text: piece,
+                    first_line: line,
+                });
+                line += lines as usize;
+            }
+            let table = self.apply(gone, fresh, revision, true);
+            self.inline_text = inline_text;
+            return table;
+        }
+        self.apply(gone, fresh, revision, false)
     }
 
     /// Cuts `text` into chunks, keeping the source numbers of `old`'s chunks where the
@@ -175,14 +198,27 @@ impl Dataset {
     }
 
     /// Every source's rank: texts in key order, then the inline lines.
-    fn rank(&self) -> HashMap<Src, u32> {
+    fn rank(&self) -> Vec<u32> {
+        let mut rank = vec![u32::MAX; self.next_src as usize];
         let all = self.texts.values().flatten().chain(&self.inline);
-        all.enumerate().map(|(i, c)| (c.src, i as u32)).collect()
+        for (i, chunk) in all.enumerate() {
+            rank[chunk.src as usize] = i as u32;
+        }
+        rank
     }
 
-    fn apply(&mut self, gone: Vec<Src>, fresh: Vec<NewChunk<'_>>, revision: i64) -> Arc<Table> {
+    /// Puts the `fresh` chunks in and takes the `gone` ones out; with `afresh`, builds the
+    /// table from the fresh chunks alone.
+    fn apply(
+        &mut self,
+        gone: Vec<Src>,
+        mut fresh: Vec<NewChunk<'_>>,
+        revision: i64,
+        afresh: bool,
+    ) -> Arc<Table> {
         let rank = self.rank();
-        let rank = |src: Src| rank[&src];
+        let rank = |src: Src| rank[src as usize];
+        fresh.sort_by_key(|c| rank(c.src));
         let zones = self.table.options().zones.clone();
         let parsed: Vec<(Src, &[u8], Parsed)> = fresh
             .iter()
@@ -206,11 +242,17 @@ impl Dataset {
             .iter()
             .map(|(s, _, p)| (*s, replaced.get(s).map(|i| &i.footprint), &p.records))
             .collect();
-        let (mut table, new_footprints) = self.table.change(&rank, &footprints, &added);
-
         for info in removed.iter().map(|(_, i)| i).chain(replaced.values()) {
             self.invalid_lines -= info.invalid_lines;
         }
+        let (mut table, new_footprints) = if afresh {
+            self.sources.clear();
+            self.invalid_lines = 0;
+            let sources: Vec<(Src, &Records)> = parsed.iter().map(|(s, _, p)| (*s, &p.records)).collect();
+            self.table.built(&sources)
+        } else {
+            self.table.change(&rank, &footprints, &added)
+        };
         let mut diagnostics: Vec<(String, Diagnostic)> = Vec::new();
         for ((src, key, parsed), footprint) in parsed.into_iter().zip(new_footprints) {
             self.invalid_lines += parsed.invalid_lines;

@@ -15,6 +15,7 @@ use hickory_proto::rr::Name;
 use crate::hosts::{self, Diagnostic};
 use crate::zones::{Soa, Zones};
 
+mod build;
 mod shard;
 mod update;
 
@@ -170,6 +171,27 @@ impl Table {
         (self.with_shards(names, rev), footprints)
     }
 
+    /// A table holding only `sources` (in the data's order), built at once: the same
+    /// table as adding them to an empty one, made several times faster.
+    pub(crate) fn built(&self, sources: &[(Src, &Records)]) -> (Table, Vec<Footprint>) {
+        let zones = self.options.zones.as_slice();
+        let apexes: Vec<&[u8]> = zones.iter().map(|z| z.name.as_bytes()).collect();
+        let reverse = !self.options.no_reverse;
+        let (names, rev, footprints) = build::build(&self.hasher, &apexes, sources, reverse);
+        let table = Table {
+            options: self.options.clone(),
+            revision: self.revision,
+            hasher: self.hasher.clone(),
+            name_count: names.iter().map(|s| s.names).sum(),
+            records: names.iter().map(|s| s.records).sum(),
+            names: names.into(),
+            reverse: rev.into(),
+            invalid_lines: 0,
+            diagnostics: Vec::new(),
+        };
+        (table, footprints)
+    }
+
     fn with_shards(
         &self,
         names: Vec<(usize, Arc<NameShard>)>,
@@ -216,13 +238,12 @@ impl Table {
             .iter()
             .map(|t| Parsed::new(t, &empty.options.zones, 1, KEEP_DIAGNOSTICS))
             .collect();
-        let rank = |src: Src| src;
-        let added: Vec<(Src, Option<&Footprint>, &Records)> = parsed
+        let sources: Vec<(Src, &Records)> = parsed
             .iter()
             .enumerate()
-            .map(|(i, p)| (i as Src, None, &p.records))
+            .map(|(i, p)| (i as Src, &p.records))
             .collect();
-        let (mut table, _) = empty.change(&rank, &[], &added);
+        let (mut table, _) = empty.built(&sources);
         let invalid = parsed.iter().map(|p| p.invalid_lines).sum();
         let diagnostics = parsed
             .into_iter()

@@ -43,7 +43,9 @@ fn first_of_each<'a, T: PartialEq + std::hash::Hash + Eq + 'a>(
     len: usize,
 ) -> Vec<(Src, &'a T)> {
     let mut out: Vec<(Src, &T)> = Vec::with_capacity(len);
-    if len <= 32 {
+    if len <= 1 {
+        out.extend(items);
+    } else if len <= 32 {
         for (src, v) in items {
             if !out.iter().any(|(_, seen)| *seen == v) {
                 out.push((src, v));
@@ -59,7 +61,7 @@ fn first_of_each<'a, T: PartialEq + std::hash::Hash + Eq + 'a>(
 
 // ---------------------------------------------------------------------------- names
 
-/// A name's block: `[name_len: u8][flags: u8][below: u32][v4 count: u32][v6 count: u32]
+/// A name's block: `[name_len: u8][flags: u8][children: u32][v4 count: u32][v6 count: u32]
 /// [name][v4 addresses, 4 bytes each][v6 addresses, 16 bytes each][source of each v4]
 /// [source of each v6]`, integers little-endian. The addresses are the ones served: the
 /// first of each, in source order.
@@ -118,7 +120,8 @@ impl<'a> Block<'a> {
 pub(crate) struct NameEntry {
     pub(crate) v4: Vec<(Src, [u8; 4])>,
     pub(crate) v6: Vec<(Src, [u8; 16])>,
-    /// Names with records below this one (their empty non-terminals exist because of them).
+    /// Children that exist: a name without records exists while it has one (an empty
+    /// non-terminal).
     pub(crate) below: u32,
     pub(crate) pinned: bool,
 }
@@ -128,13 +131,9 @@ impl NameEntry {
         !(self.v4.is_empty() && self.v6.is_empty())
     }
 
-    /// Whether the name exists for its parents: it has records, or is a zone apex.
-    pub(crate) fn counts_for_parents(&self) -> bool {
-        self.has_records() || self.pinned
-    }
-
-    fn exists(&self) -> bool {
-        self.counts_for_parents() || self.below > 0
+    /// Whether the name exists: it has records, is a zone apex, or has children.
+    pub(crate) fn exists(&self) -> bool {
+        self.has_records() || self.pinned || self.below > 0
     }
 }
 
@@ -230,52 +229,13 @@ impl NameShard {
         out
     }
 
-    /// Encodes the names that exist (records, a zone apex, or names below them).
+    /// Encodes the names that exist (records, a zone apex, or children).
     pub(crate) fn encode(names: &Names, hasher: &foldhash::fast::RandomState) -> NameShard {
-        let mut shard = NameShard {
-            multi: HashMap::with_hasher(hasher.clone()),
-            ..NameShard::default()
-        };
-        let live = names.iter().filter(|(_, e)| e.exists());
-        let count = live.clone().count();
-        shard.index.reserve(count, |_| 0);
-        let mut offsets = Vec::with_capacity(count);
-        for (name, entry) in live {
-            let v4 = first_of_each(entry.v4.iter().map(|(s, a)| (*s, a)), entry.v4.len());
-            let v6 = first_of_each(entry.v6.iter().map(|(s, a)| (*s, a)), entry.v6.len());
-            let mut flags = if entry.pinned { PINNED } else { 0 };
-            if v4.len() < entry.v4.len() || v6.len() < entry.v6.len() {
-                flags |= MULTI;
-                let full = NameEntry {
-                    below: 0,
-                    ..entry.clone()
-                };
-                shard.multi.insert(name.clone(), full);
-            }
-            let b = &mut shard.blocks;
-            let offset = u32::try_from(b.len()).expect("a shard beyond 4 GiB");
-            b.push(name.len() as u8);
-            b.push(flags);
-            b.extend_from_slice(&entry.below.to_le_bytes());
-            b.extend_from_slice(&(v4.len() as u32).to_le_bytes());
-            b.extend_from_slice(&(v6.len() as u32).to_le_bytes());
-            b.extend_from_slice(name);
-            v4.iter().for_each(|(_, a)| b.extend_from_slice(&a[..]));
-            v6.iter().for_each(|(_, a)| b.extend_from_slice(&a[..]));
-            v4.iter().for_each(|(s, _)| b.extend_from_slice(&s.to_le_bytes()));
-            v6.iter().for_each(|(s, _)| b.extend_from_slice(&s.to_le_bytes()));
-            offsets.push((hasher.hash_one(&name[..]), offset));
-            if entry.has_records() {
-                shard.names += 1;
-                shard.records += v4.len() + v6.len();
-            }
+        let mut writer = NameWriter::new(hasher);
+        for (name, entry) in names {
+            writer.push(name, entry);
         }
-        for (hash, offset) in offsets {
-            // Room was reserved: the rehash closure is never called.
-            shard.index.insert_unique(hash, offset, |_| unreachable!());
-        }
-        shard.blocks.shrink_to_fit();
-        shard
+        writer.finish()
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -285,6 +245,73 @@ impl NameShard {
             .map(|(k, e)| k.len() + e.v4.capacity() * 8 + e.v6.capacity() * 20 + 64)
             .sum();
         self.blocks.capacity() + self.index.allocation_size() + multi
+    }
+}
+
+/// Writes a name shard one name at a time.
+pub(crate) struct NameWriter<'h> {
+    hasher: &'h foldhash::fast::RandomState,
+    shard: NameShard,
+    offsets: Vec<(u64, u32)>,
+}
+
+impl<'h> NameWriter<'h> {
+    pub(crate) fn new(hasher: &'h foldhash::fast::RandomState) -> NameWriter<'h> {
+        NameWriter {
+            hasher,
+            shard: NameShard {
+                multi: HashMap::with_hasher(hasher.clone()),
+                ..NameShard::default()
+            },
+            offsets: Vec::new(),
+        }
+    }
+
+    /// Adds `name` if it exists (records, a zone apex, or children).
+    pub(crate) fn push(&mut self, name: &[u8], entry: &NameEntry) {
+        if !entry.exists() {
+            return;
+        }
+        let shard = &mut self.shard;
+        let v4 = first_of_each(entry.v4.iter().map(|(s, a)| (*s, a)), entry.v4.len());
+        let v6 = first_of_each(entry.v6.iter().map(|(s, a)| (*s, a)), entry.v6.len());
+        let mut flags = if entry.pinned { PINNED } else { 0 };
+        if v4.len() < entry.v4.len() || v6.len() < entry.v6.len() {
+            flags |= MULTI;
+            let full = NameEntry {
+                below: 0,
+                ..entry.clone()
+            };
+            shard.multi.insert(name.into(), full);
+        }
+        let b = &mut shard.blocks;
+        let offset = u32::try_from(b.len()).expect("a shard beyond 4 GiB");
+        b.push(name.len() as u8);
+        b.push(flags);
+        b.extend_from_slice(&entry.below.to_le_bytes());
+        b.extend_from_slice(&(v4.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(v6.len() as u32).to_le_bytes());
+        b.extend_from_slice(name);
+        v4.iter().for_each(|(_, a)| b.extend_from_slice(&a[..]));
+        v6.iter().for_each(|(_, a)| b.extend_from_slice(&a[..]));
+        v4.iter().for_each(|(s, _)| b.extend_from_slice(&s.to_le_bytes()));
+        v6.iter().for_each(|(s, _)| b.extend_from_slice(&s.to_le_bytes()));
+        self.offsets.push((self.hasher.hash_one(name), offset));
+        if entry.has_records() {
+            shard.names += 1;
+            shard.records += v4.len() + v6.len();
+        }
+    }
+
+    pub(crate) fn finish(mut self) -> NameShard {
+        let shard = &mut self.shard;
+        shard.index.reserve(self.offsets.len(), |_| 0);
+        for (hash, offset) in self.offsets {
+            // Room was reserved: the rehash closure is never called.
+            shard.index.insert_unique(hash, offset, |_| unreachable!());
+        }
+        shard.blocks.shrink_to_fit();
+        self.shard
     }
 }
 
@@ -408,45 +435,11 @@ impl RevShard {
     }
 
     pub(crate) fn encode(reverse: &Reverse, hasher: &foldhash::fast::RandomState) -> RevShard {
-        let mut shard = RevShard {
-            multi: HashMap::with_hasher(hasher.clone()),
-            ..RevShard::default()
-        };
-        let live = reverse.iter().filter(|(_, names)| !names.is_empty());
-        let count = live.clone().count();
-        shard.index.reserve(count, |_| 0);
-        let mut offsets = Vec::with_capacity(count);
-        for (addr, names) in live {
-            let served = first_of_each(names.iter().map(|(s, n)| (*s, n)), names.len());
-            let mut flags = 0;
-            if served.len() < names.len() {
-                flags |= MULTI;
-                shard.multi.insert(*addr, names.clone());
-            }
-            let b = &mut shard.runs;
-            let offset = u32::try_from(b.len()).expect("a shard beyond 4 GiB");
-            match addr {
-                IpAddr::V4(_) => b.push(4),
-                IpAddr::V6(_) => b.push(6),
-            }
-            b.push(flags);
-            b.extend_from_slice(&(served.len() as u32).to_le_bytes());
-            match addr {
-                IpAddr::V4(a) => b.extend_from_slice(&a.octets()),
-                IpAddr::V6(a) => b.extend_from_slice(&a.octets()),
-            }
-            for (src, name) in served {
-                b.extend_from_slice(&src.to_le_bytes());
-                b.push(name.len() as u8);
-                b.extend_from_slice(name);
-            }
-            offsets.push((addr_hash(hasher, addr), offset));
+        let mut writer = RevWriter::new(hasher);
+        for (addr, names) in reverse {
+            writer.push(*addr, names);
         }
-        for (hash, offset) in offsets {
-            shard.index.insert_unique(hash, offset, |_| unreachable!());
-        }
-        shard.runs.shrink_to_fit();
-        shard
+        writer.finish()
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
@@ -456,6 +449,70 @@ impl RevShard {
             .map(|names| names.iter().map(|(_, n)| n.len() + 24).sum::<usize>() + 64)
             .sum();
         self.runs.capacity() + self.index.allocation_size() + multi
+    }
+}
+
+/// Writes a reverse shard one address at a time.
+pub(crate) struct RevWriter<'h> {
+    hasher: &'h foldhash::fast::RandomState,
+    shard: RevShard,
+    offsets: Vec<(u64, u32)>,
+}
+
+impl<'h> RevWriter<'h> {
+    pub(crate) fn new(hasher: &'h foldhash::fast::RandomState) -> RevWriter<'h> {
+        RevWriter {
+            hasher,
+            shard: RevShard {
+                multi: HashMap::with_hasher(hasher.clone()),
+                ..RevShard::default()
+            },
+            offsets: Vec::new(),
+        }
+    }
+
+    /// Adds `addr` with every source's names for it, if it has any.
+    pub(crate) fn push<N: AsRef<[u8]> + std::hash::Hash + Eq>(&mut self, addr: IpAddr, names: &[(Src, N)]) {
+        if names.is_empty() {
+            return;
+        }
+        let shard = &mut self.shard;
+        let served = first_of_each(names.iter().map(|(s, n)| (*s, n)), names.len());
+        let mut flags = 0;
+        if served.len() < names.len() {
+            flags |= MULTI;
+            let full = names.iter().map(|(s, n)| (*s, n.as_ref().into())).collect();
+            shard.multi.insert(addr, full);
+        }
+        let b = &mut shard.runs;
+        let offset = u32::try_from(b.len()).expect("a shard beyond 4 GiB");
+        match addr {
+            IpAddr::V4(_) => b.push(4),
+            IpAddr::V6(_) => b.push(6),
+        }
+        b.push(flags);
+        b.extend_from_slice(&(served.len() as u32).to_le_bytes());
+        match addr {
+            IpAddr::V4(a) => b.extend_from_slice(&a.octets()),
+            IpAddr::V6(a) => b.extend_from_slice(&a.octets()),
+        }
+        for (src, name) in served {
+            let name = name.as_ref();
+            b.extend_from_slice(&src.to_le_bytes());
+            b.push(name.len() as u8);
+            b.extend_from_slice(name);
+        }
+        self.offsets.push((addr_hash(self.hasher, &addr), offset));
+    }
+
+    pub(crate) fn finish(mut self) -> RevShard {
+        let shard = &mut self.shard;
+        shard.index.reserve(self.offsets.len(), |_| 0);
+        for (hash, offset) in self.offsets {
+            shard.index.insert_unique(hash, offset, |_| unreachable!());
+        }
+        shard.runs.shrink_to_fit();
+        self.shard
     }
 }
 

@@ -10,7 +10,7 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::shard::{addr_hash, shard_of, NameEntry, NameShard, Names, RevShard, Reverse, Src};
+use super::shard::{addr_hash, shard_of, SHARDS, NameEntry, NameShard, Names, RevShard, Reverse, Src};
 use super::Table;
 
 /// One source's records, parsed: (address, lowercase FQDN) in line order.
@@ -27,7 +27,7 @@ impl Records {
         self.names.extend_from_slice(name);
     }
 
-    fn iter(&self) -> impl Iterator<Item = (IpAddr, &[u8])> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (IpAddr, &[u8])> {
         self.pairs
             .iter()
             .map(|&(a, at, len)| (a, &self.names[at as usize..at as usize + len as usize]))
@@ -46,10 +46,11 @@ pub(crate) struct Update<'t> {
     table: &'t Table,
     /// Each source's place in the data's order.
     rank: &'t dyn Fn(Src) -> u32,
-    names: HashMap<usize, Names>,
-    reverse: HashMap<usize, Reverse>,
-    /// Whether each touched name counted for its parents before the change.
-    counted: HashMap<Box<[u8]>, bool>,
+    /// The decoded shards, by shard number; None where untouched.
+    names: Vec<Option<Names>>,
+    reverse: Vec<Option<Reverse>>,
+    /// Whether each touched name existed before the change.
+    counted: HashMap<Box<[u8]>, bool, foldhash::fast::RandomState>,
 }
 
 impl<'t> Update<'t> {
@@ -57,40 +58,34 @@ impl<'t> Update<'t> {
         Update {
             table,
             rank,
-            names: HashMap::new(),
-            reverse: HashMap::new(),
-            counted: HashMap::new(),
+            names: (0..SHARDS).map(|_| None).collect(),
+            reverse: (0..SHARDS).map(|_| None).collect(),
+            counted: HashMap::with_hasher(table.hasher.clone()),
         }
     }
 
     fn names_shard(&mut self, shard: usize) -> &mut Names {
         let table = self.table;
-        self.names
-            .entry(shard)
-            .or_insert_with(|| table.names[shard].decode(&table.hasher))
+        self.names[shard].get_or_insert_with(|| table.names[shard].decode(&table.hasher))
     }
 
     fn reverse_shard(&mut self, shard: usize) -> &mut Reverse {
         let table = self.table;
-        self.reverse
-            .entry(shard)
-            .or_insert_with(|| table.reverse[shard].decode(&table.hasher))
+        self.reverse[shard].get_or_insert_with(|| table.reverse[shard].decode(&table.hasher))
     }
 
     /// The entry of `name`, created if new; notes whether it counted for its parents.
     fn entry(&mut self, name: &[u8]) -> &mut NameEntry {
         let shard = shard_of(self.table.hasher.hash_one(name));
         let table = self.table;
-        let names = self
-            .names
-            .entry(shard)
-            .or_insert_with(|| table.names[shard].decode(&table.hasher));
+        let names =
+            self.names[shard].get_or_insert_with(|| table.names[shard].decode(&table.hasher));
         if !names.contains_key(name) {
             names.insert(name.into(), NameEntry::default());
         }
         let entry = names.get_mut(name).unwrap();
         if !self.counted.contains_key(name) {
-            self.counted.insert(name.into(), entry.counts_for_parents());
+            self.counted.insert(name.into(), entry.exists());
         }
         entry
     }
@@ -125,7 +120,7 @@ impl<'t> Update<'t> {
         let names = self.names_shard(shard);
         let mut touched = Vec::new();
         for (name, entry) in names.iter_mut() {
-            let had = entry.counts_for_parents();
+            let had = entry.exists();
             let before = entry.v4.len() + entry.v6.len();
             entry.v4.retain(|(s, _)| !srcs.contains(s));
             entry.v6.retain(|(s, _)| !srcs.contains(s));
@@ -148,20 +143,8 @@ impl<'t> Update<'t> {
         let (rank, mine) = (self.rank, (self.rank)(src));
         let entry = self.entry(name);
         match addr {
-            IpAddr::V4(a) => {
-                let a = a.octets();
-                if !entry.v4.iter().any(|&(s, x)| s == src && x == a) {
-                    let at = place(rank, mine, &entry.v4);
-                    entry.v4.insert(at, (src, a));
-                }
-            }
-            IpAddr::V6(a) => {
-                let a = a.octets();
-                if !entry.v6.iter().any(|&(s, x)| s == src && x == a) {
-                    let at = place(rank, mine, &entry.v6);
-                    entry.v6.insert(at, (src, a));
-                }
-            }
+            IpAddr::V4(a) => insert_once(rank, mine, &mut entry.v4, src, a.octets()),
+            IpAddr::V6(a) => insert_once(rank, mine, &mut entry.v6, src, a.octets()),
         }
     }
 
@@ -169,8 +152,9 @@ impl<'t> Update<'t> {
         let (rank, mine) = (self.rank, (self.rank)(src));
         let shard = shard_of(addr_hash(&self.table.hasher, &addr));
         let names = self.reverse_shard(shard).entry(addr).or_default();
-        if !names.iter().any(|(s, n)| *s == src && &n[..] == name) {
-            let at = place(rank, mine, names);
+        let at = place(rank, mine, names);
+        let start = names[..at].partition_point(|(s, _)| rank(*s) < mine);
+        if !names[start..at].iter().any(|(_, n)| &n[..] == name) {
             names.insert(at, (src, name.into()));
         }
     }
@@ -206,7 +190,7 @@ impl<'t> Update<'t> {
         for shard in shards {
             let new = by_shard.names.get(&shard).map_or(&[][..], Vec::as_slice);
             let i = shard as usize;
-            if !self.names.contains_key(&i) && table.names[i].records_of(src) == v4_first(grouped(new)) {
+            if self.names[i].is_none() && table.names[i].records_of(src) == v4_first(grouped(new)) {
                 continue;
             }
             self.remove_names(i, &[src]);
@@ -219,7 +203,7 @@ impl<'t> Update<'t> {
         for shard in shards {
             let new = by_shard.reverse.get(&shard).map_or(&[][..], Vec::as_slice);
             let i = shard as usize;
-            if !self.reverse.contains_key(&i) && table.reverse[i].names_of(src) == grouped(new) {
+            if self.reverse[i].is_none() && table.reverse[i].names_of(src) == grouped(new) {
                 continue;
             }
             self.remove_reverse(i, &[src]);
@@ -233,43 +217,44 @@ impl<'t> Update<'t> {
     /// Counts the names that appeared or disappeared in their parents, and encodes the new
     /// table: the edited shards new, the others shared.
     pub(crate) fn finish(mut self) -> (Vec<(usize, Arc<NameShard>)>, Vec<(usize, Arc<RevShard>)>) {
-        let counted = std::mem::take(&mut self.counted);
-        let mut deltas: Vec<(Box<[u8]>, i64)> = Vec::new();
-        for (name, before) in counted {
-            let shard = shard_of(self.table.hasher.hash_one(&name[..]));
-            let now = self.names[&shard]
-                .get(&name)
-                .is_some_and(|e| e.counts_for_parents());
-            if now != before {
-                deltas.push((name, if now { 1 } else { -1 }));
-            }
+        // A name that appeared or disappeared changes its parent's count of children,
+        // which may make the parent appear or disappear in turn. Deepest names first, so a
+        // parent's count is final before it is looked at.
+        let mut by_depth: BTreeMap<usize, Vec<Box<[u8]>>> = BTreeMap::new();
+        for name in self.counted.keys() {
+            by_depth.entry(depth(name)).or_default().push(name.clone());
         }
-        for (name, delta) in deltas {
-            if &name[..] == b"." {
-                continue;
-            }
-            let mut parent = &name[..];
-            while let Some(dot) = parent.iter().position(|&b| b == b'.') {
-                parent = &parent[dot + 1..];
-                let key: &[u8] = if parent.is_empty() { b"." } else { parent };
-                let entry = self.entry(key);
-                entry.below = (i64::from(entry.below) + delta) as u32;
-                if parent.is_empty() {
-                    break;
+        while let Some((_, names)) = by_depth.pop_last() {
+            for name in names {
+                let before = self.counted[&name];
+                let shard = shard_of(self.table.hasher.hash_one(&name[..]));
+                let now = self.names[shard]
+                    .as_ref()
+                    .and_then(|names| names.get(&name))
+                    .is_some_and(|e| e.exists());
+                let Some(parent) = parent(&name).filter(|_| now != before) else {
+                    continue;
+                };
+                if !self.counted.contains_key(parent) {
+                    by_depth.entry(depth(parent)).or_default().push(parent.into());
                 }
+                let entry = self.entry(parent);
+                entry.below = if now { entry.below + 1 } else { entry.below - 1 };
             }
         }
-        let hasher = self.table.hasher.clone();
-        let names = self
-            .names
-            .iter()
-            .map(|(&i, n)| (i, Arc::new(NameShard::encode(n, &hasher))))
-            .collect();
-        let reverse = self
-            .reverse
-            .iter()
-            .map(|(&i, r)| (i, Arc::new(RevShard::encode(r, &hasher))))
-            .collect();
+        // Encoding is most of a big change's cost, and shards are independent: two threads.
+        let hasher = &self.table.hasher;
+        let (names, reverse) = std::thread::scope(|scope| {
+            let names = scope.spawn(|| {
+                (self.names.iter().enumerate())
+                    .filter_map(|(i, n)| Some((i, Arc::new(NameShard::encode(n.as_ref()?, hasher)))))
+                    .collect::<Vec<_>>()
+            });
+            let reverse = (self.reverse.iter().enumerate())
+                .filter_map(|(i, r)| Some((i, Arc::new(RevShard::encode(r.as_ref()?, hasher)))))
+                .collect::<Vec<_>>();
+            (names.join().expect("encoding panicked"), reverse)
+        });
         (names, reverse)
     }
 }
@@ -321,12 +306,45 @@ pub(crate) fn grouped<K: Ord + Clone, V: PartialEq + Clone>(
     out
 }
 
+/// Labels in a lowercase FQDN: 0 for the root.
+fn depth(name: &[u8]) -> usize {
+    if name == b"." {
+        0
+    } else {
+        name.iter().filter(|&&b| b == b'.').count()
+    }
+}
+
+/// The parent of a lowercase FQDN; None for the root.
+pub(crate) fn parent(name: &[u8]) -> Option<&[u8]> {
+    if name == b"." {
+        return None;
+    }
+    let dot = name.iter().position(|&b| b == b'.')?;
+    Some(if dot + 1 == name.len() { b"." } else { &name[dot + 1..] })
+}
+
 /// Each name's addresses with the IPv4 ones first, as a name's block holds them.
 fn v4_first<K>(mut map: BTreeMap<K, Vec<IpAddr>>) -> BTreeMap<K, Vec<IpAddr>> {
     for addrs in map.values_mut() {
         addrs.sort_by_key(|a| a.is_ipv6());
     }
     map
+}
+
+/// Inserts `item` from source `src` (ranked `mine`) unless that source already gave it.
+fn insert_once<T: PartialEq>(
+    rank: &dyn Fn(Src) -> u32,
+    mine: u32,
+    list: &mut Vec<(Src, T)>,
+    src: Src,
+    item: T,
+) {
+    let at = place(rank, mine, list);
+    let start = list[..at].partition_point(|(s, _)| rank(*s) < mine);
+    if !list[start..at].iter().any(|(_, x)| *x == item) {
+        list.insert(at, (src, item));
+    }
 }
 
 /// Where a record of the source ranked `mine` goes in a list kept in source order: after
