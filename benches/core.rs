@@ -17,11 +17,11 @@ use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
+use etcdhosts::dataset::Dataset;
 use etcdhosts::ffi::{
     etcdhosts_answer, etcdhosts_free, etcdhosts_get_stats, etcdhosts_lookup, etcdhosts_new,
     etcdhosts_result, etcdhosts_stats, etcdhosts_status,
 };
-use etcdhosts::dataset::Dataset;
 use etcdhosts::hosts;
 use etcdhosts::table::{Outcome, Table, TableOptions, TYPE_A, TYPE_AAAA, TYPE_PTR};
 use etcdhosts::Zones;
@@ -313,7 +313,10 @@ fn bench_parse_build() {
 /// One line of a generated file changed: `h` gets a new address.
 fn edited(text: &[u8], at: usize) -> Vec<u8> {
     let mut out = text.to_vec();
-    let start = out[at..].iter().position(|&b| b == b'\n').map_or(0, |i| at + i + 1);
+    let start = out[at..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(0, |i| at + i + 1);
     out.splice(start..start, *b"10.255.255.254 edited.example.com\n");
     out
 }
@@ -354,8 +357,10 @@ fn bench_update() {
         .enumerate()
         .map(|(i, l)| (format!("/hosts/{i:02}").into_bytes(), l.concat()))
         .collect();
-    let all: Vec<(&[u8], Option<&[u8]>)> =
-        fragments.iter().map(|(k, v)| (&k[..], Some(&v[..]))).collect();
+    let all: Vec<(&[u8], Option<&[u8]>)> = fragments
+        .iter()
+        .map(|(k, v)| (&k[..], Some(&v[..])))
+        .collect();
     let started = Instant::now();
     let mut prefix = Dataset::new(options(), b"");
     prefix.update(&all, true, 1);

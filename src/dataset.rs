@@ -248,7 +248,8 @@ impl Dataset {
         let (mut table, new_footprints) = if afresh {
             self.sources.clear();
             self.invalid_lines = 0;
-            let sources: Vec<(Src, &Records)> = parsed.iter().map(|(s, _, p)| (*s, &p.records)).collect();
+            let sources: Vec<(Src, &Records)> =
+                parsed.iter().map(|(s, _, p)| (*s, &p.records)).collect();
             self.table.built(&sources)
         } else {
             self.table.change(&rank, &footprints, &added)

@@ -103,9 +103,7 @@ impl Session<'_> {
             changes.insert(key, Some(value));
         }
         drop(response);
-        let mut fragments = self
-            .publish(fragments, changes, true, read_revision)
-            .await;
+        let mut fragments = self.publish(fragments, changes, true, read_revision).await;
         self.read_done = true;
         if let Some(tx) = first_read.take() {
             let _ = tx.send(());
@@ -226,7 +224,12 @@ fn publish(
         .iter()
         .map(|(k, v)| (k.as_slice(), v.as_deref()))
         .collect();
-    state.publish(&texts, complete, revision, &format!("etcd key {}", config.key));
+    state.publish(
+        &texts,
+        complete,
+        revision,
+        &format!("etcd key {}", config.key),
+    );
     if let Some(path) = &config.snapshot {
         for (key, value) in changes {
             if let (Some((_, kept)), Some(value)) = (fragments.get_mut(&key), value) {

@@ -150,10 +150,7 @@ fn log_diagnostics(table: &Table) {
     }
     let shown = table.diagnostics().len();
     if shown > 0 && table.invalid_lines() > shown {
-        tracing::warn!(
-            "skipped {} invalid lines in all",
-            table.invalid_lines()
-        );
+        tracing::warn!("skipped {} invalid lines in all", table.invalid_lines());
     }
 }
 

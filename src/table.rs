@@ -19,10 +19,10 @@ mod build;
 mod shard;
 mod update;
 
-use shard::{addr_hash, shard_of, Block, NameShard, RevShard, SHARDS};
 pub(crate) use shard::Src;
-pub(crate) use update::{Footprint, Records};
+use shard::{addr_hash, shard_of, Block, NameShard, RevShard, SHARDS};
 use update::Update;
+pub(crate) use update::{Footprint, Records};
 
 pub const TYPE_A: u16 = 1;
 pub const TYPE_PTR: u16 = 12;
@@ -288,8 +288,16 @@ impl Table {
     /// Bytes of heap this table holds, for the memory benchmark.
     pub fn heap_bytes(&self) -> usize {
         let shards = (self.names.len() + self.reverse.len()) * std::mem::size_of::<usize>();
-        let names: usize = self.names.iter().map(|s| s.heap_bytes() + std::mem::size_of::<NameShard>()).sum();
-        let reverse: usize = self.reverse.iter().map(|s| s.heap_bytes() + std::mem::size_of::<RevShard>()).sum();
+        let names: usize = self
+            .names
+            .iter()
+            .map(|s| s.heap_bytes() + std::mem::size_of::<NameShard>())
+            .sum();
+        let reverse: usize = self
+            .reverse
+            .iter()
+            .map(|s| s.heap_bytes() + std::mem::size_of::<RevShard>())
+            .sum();
         shards + names + reverse
     }
 

@@ -29,8 +29,19 @@ impl Rng {
 }
 
 const LABELS: &[&str] = &["a", "b", "c", "web", "db", "x1"];
-const PARENTS: &[&str] = &["example.org", "sub.example.org", "a.b.example.org", "other.net"];
-const V4: &[&str] = &["10.0.0.1", "10.0.0.2", "10.0.0.3", "192.0.2.9", "::ffff:10.0.0.4"];
+const PARENTS: &[&str] = &[
+    "example.org",
+    "sub.example.org",
+    "a.b.example.org",
+    "other.net",
+];
+const V4: &[&str] = &[
+    "10.0.0.1",
+    "10.0.0.2",
+    "10.0.0.3",
+    "192.0.2.9",
+    "::ffff:10.0.0.4",
+];
 const V6: &[&str] = &["::1", "2001:db8::1", "fe80::1%eth0"];
 
 /// One hosts line: mostly good, sometimes a wildcard, an alias list, a comment or junk.
@@ -41,7 +52,11 @@ fn line(rng: &mut Rng) -> String {
         rng.pick(V4)
     };
     let name = |rng: &mut Rng| {
-        let label = if rng.below(8) == 0 { "*" } else { rng.pick(LABELS) };
+        let label = if rng.below(8) == 0 {
+            "*"
+        } else {
+            rng.pick(LABELS)
+        };
         format!("{label}.{}", rng.pick(PARENTS))
     };
     match rng.below(20) {
@@ -51,7 +66,12 @@ fn line(rng: &mut Rng) -> String {
         3 => String::new(),
         4 => format!("{addr} {} {}  # aliases", name(rng), name(rng)),
         // Filler: many names of their own, so that texts span several chunks.
-        5..=9 => format!("10.1.{}.{} host{}.example.org", rng.below(4), rng.below(250), rng.below(5000)),
+        5..=9 => format!(
+            "10.1.{}.{} host{}.example.org",
+            rng.below(4),
+            rng.below(250),
+            rng.below(5000)
+        ),
         _ => format!("{addr} {}", name(rng)),
     }
 }
@@ -71,7 +91,11 @@ fn join(lines: &[String]) -> Vec<u8> {
 fn questions(texts: &BTreeMap<String, Vec<String>>, inline: &str) -> Vec<(String, u16)> {
     let mut names = std::collections::BTreeSet::new();
     let mut addrs = std::collections::BTreeSet::new();
-    let all = texts.values().flatten().map(String::as_str).chain(inline.lines());
+    let all = texts
+        .values()
+        .flatten()
+        .map(String::as_str)
+        .chain(inline.lines());
     for line in all {
         let mut fields = line.split('#').next().unwrap().split_whitespace();
         if let Some(addr) = fields.next() {
@@ -97,7 +121,9 @@ fn questions(texts: &BTreeMap<String, Vec<String>>, inline: &str) -> Vec<(String
         }
     }
     for addr in addrs {
-        let Some(addr) = crate::hosts::parse_addr(addr.as_bytes()) else { continue };
+        let Some(addr) = crate::hosts::parse_addr(addr.as_bytes()) else {
+            continue;
+        };
         let reverse = hickory_proto::rr::Name::from(addr).to_ascii();
         out.push((reverse, TYPE_PTR));
     }
@@ -131,7 +157,11 @@ fn check(dataset: &Dataset, texts: &BTreeMap<String, Vec<String>>, seed: u64, st
     let at = format!("seed {seed} step {step}");
     assert_eq!(table.names(), fresh.names(), "names, {at}");
     assert_eq!(table.records(), fresh.records(), "records, {at}");
-    assert_eq!(table.invalid_lines(), fresh.invalid_lines(), "invalid lines, {at}");
+    assert_eq!(
+        table.invalid_lines(),
+        fresh.invalid_lines(),
+        "invalid lines, {at}"
+    );
     for (q, qtype) in questions(texts, INLINE) {
         assert_eq!(
             answer(table, &q, qtype),
@@ -227,7 +257,9 @@ fn random_edits_answer_as_a_fresh_build() {
 
 #[test]
 fn a_one_line_edit_parses_one_chunk() {
-    let lines: Vec<String> = (0..5000).map(|i| format!("10.0.{}.{} h{i}.example.org", i / 250, i % 250)).collect();
+    let lines: Vec<String> = (0..5000)
+        .map(|i| format!("10.0.{}.{} h{i}.example.org", i / 250, i % 250))
+        .collect();
     let mut dataset = Dataset::new(options(), b"");
     let before = join(&lines);
     dataset.update(&[(b"/k", Some(&before[..]))], true, 1);
@@ -241,6 +273,12 @@ fn a_one_line_edit_parses_one_chunk() {
     let sources_after: std::collections::HashSet<Src> = dataset.sources.keys().copied().collect();
     let new = sources_after.difference(&sources_before).count();
     let gone = sources_before.difference(&sources_after).count();
-    assert!(new <= 2 && gone <= 2, "{new} chunks parsed, {gone} taken out");
-    assert_eq!(dataset.table().lookup_v4("h2500.example.org"), ["10.9.9.9".parse::<std::net::Ipv4Addr>().unwrap()]);
+    assert!(
+        new <= 2 && gone <= 2,
+        "{new} chunks parsed, {gone} taken out"
+    );
+    assert_eq!(
+        dataset.table().lookup_v4("h2500.example.org"),
+        ["10.9.9.9".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
 }

@@ -10,7 +10,9 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::shard::{addr_hash, shard_of, NameEntry, NameShard, NameWriter, RevShard, RevWriter, Src, SHARDS};
+use super::shard::{
+    addr_hash, shard_of, NameEntry, NameShard, NameWriter, RevShard, RevWriter, Src, SHARDS,
+};
 use super::update::{parent, Footprint, Records};
 
 /// The shards of a table holding `sources` (in the data's order) and the zone apexes, and
@@ -51,7 +53,7 @@ pub(crate) fn build(
         shard.sort_by(|a, b| a.0.cmp(b.0));
     }
     for shard in &mut addrs {
-        shard.sort_by(|a, b| a.0.cmp(&b.0));
+        shard.sort_by_key(|r| r.0);
     }
 
     // Count the children of every name that exists, going up from each name with
@@ -82,7 +84,11 @@ pub(crate) fn build(
     }
     // Names without records that exist: apexes and empty non-terminals.
     let mut bare: Vec<Vec<&[u8]>> = vec![Vec::new(); SHARDS];
-    let bare_names: HashSet<&[u8]> = children.keys().copied().chain(apexes.iter().copied()).collect();
+    let bare_names: HashSet<&[u8]> = children
+        .keys()
+        .copied()
+        .chain(apexes.iter().copied())
+        .collect();
     for name in bare_names {
         if !has_records(name) {
             bare[shard_of(hasher.hash_one(name))].push(name);

@@ -207,16 +207,32 @@ impl NameShard {
             let mut mine = Vec::new();
             if block.flags & MULTI != 0 {
                 let entry = &self.multi[block.name];
-                mine.extend(entry.v4.iter().filter(|c| c.0 == src).map(|c| IpAddr::from(c.1)));
-                mine.extend(entry.v6.iter().filter(|c| c.0 == src).map(|c| IpAddr::from(c.1)));
+                mine.extend(
+                    entry
+                        .v4
+                        .iter()
+                        .filter(|c| c.0 == src)
+                        .map(|c| IpAddr::from(c.1)),
+                );
+                mine.extend(
+                    entry
+                        .v6
+                        .iter()
+                        .filter(|c| c.0 == src)
+                        .map(|c| IpAddr::from(c.1)),
+                );
             } else {
-                let srcs = |s: &'_ [u8]| s.chunks_exact(4).map(|c| u32_at(c, 0)).collect::<Vec<_>>();
+                let srcs =
+                    |s: &'_ [u8]| s.chunks_exact(4).map(|c| u32_at(c, 0)).collect::<Vec<_>>();
                 for (s, a) in srcs(block.v4_src).into_iter().zip(block.v4.chunks_exact(4)) {
                     if s == src {
                         mine.push(IpAddr::from(<[u8; 4]>::try_from(a).unwrap()));
                     }
                 }
-                for (s, a) in srcs(block.v6_src).into_iter().zip(block.v6.chunks_exact(16)) {
+                for (s, a) in srcs(block.v6_src)
+                    .into_iter()
+                    .zip(block.v6.chunks_exact(16))
+                {
                     if s == src {
                         mine.push(IpAddr::from(<[u8; 16]>::try_from(a).unwrap()));
                     }
@@ -294,8 +310,10 @@ impl<'h> NameWriter<'h> {
         b.extend_from_slice(name);
         v4.iter().for_each(|(_, a)| b.extend_from_slice(&a[..]));
         v6.iter().for_each(|(_, a)| b.extend_from_slice(&a[..]));
-        v4.iter().for_each(|(s, _)| b.extend_from_slice(&s.to_le_bytes()));
-        v6.iter().for_each(|(s, _)| b.extend_from_slice(&s.to_le_bytes()));
+        v4.iter()
+            .for_each(|(s, _)| b.extend_from_slice(&s.to_le_bytes()));
+        v6.iter()
+            .for_each(|(s, _)| b.extend_from_slice(&s.to_le_bytes()));
         self.offsets.push((self.hasher.hash_one(name), offset));
         if entry.has_records() {
             shard.names += 1;
@@ -425,7 +443,10 @@ impl RevShard {
                     .map(|(_, n)| &n[..])
                     .collect()
             } else {
-                run.names().filter(|(s, _)| *s == src).map(|(_, n)| n).collect()
+                run.names()
+                    .filter(|(s, _)| *s == src)
+                    .map(|(_, n)| n)
+                    .collect()
             };
             if !mine.is_empty() {
                 out.insert(run.addr, mine);
@@ -472,7 +493,11 @@ impl<'h> RevWriter<'h> {
     }
 
     /// Adds `addr` with every source's names for it, if it has any.
-    pub(crate) fn push<N: AsRef<[u8]> + std::hash::Hash + Eq>(&mut self, addr: IpAddr, names: &[(Src, N)]) {
+    pub(crate) fn push<N: AsRef<[u8]> + std::hash::Hash + Eq>(
+        &mut self,
+        addr: IpAddr,
+        names: &[(Src, N)],
+    ) {
         if names.is_empty() {
             return;
         }
@@ -559,7 +584,11 @@ mod tests {
         let addr: IpAddr = "10.0.0.1".parse().unwrap();
         reverse.insert(
             addr,
-            vec![(1, b"b.".as_slice().into()), (2, b"a.".as_slice().into()), (3, b"b.".as_slice().into())],
+            vec![
+                (1, b"b.".as_slice().into()),
+                (2, b"a.".as_slice().into()),
+                (3, b"b.".as_slice().into()),
+            ],
         );
         let shard = RevShard::encode(&reverse, &hasher);
         assert_eq!(shard.decode(&hasher), reverse);

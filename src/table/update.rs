@@ -10,7 +10,9 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::shard::{addr_hash, shard_of, SHARDS, NameEntry, NameShard, Names, RevShard, Reverse, Src};
+use super::shard::{
+    addr_hash, shard_of, NameEntry, NameShard, Names, RevShard, Reverse, Src, SHARDS,
+};
 use super::Table;
 
 /// One source's records, parsed: (address, lowercase FQDN) in line order.
@@ -40,6 +42,9 @@ pub(crate) struct Footprint {
     pub(crate) names: Box<[u16]>,
     pub(crate) reverse: Box<[u16]>,
 }
+
+/// The shards a change made, by shard number: name shards, then reverse shards.
+pub(crate) type NewShards = (Vec<(usize, Arc<NameShard>)>, Vec<(usize, Arc<RevShard>)>);
 
 /// A change being made to a table: the decoded shards, edited in place.
 pub(crate) struct Update<'t> {
@@ -216,7 +221,7 @@ impl<'t> Update<'t> {
 
     /// Counts the names that appeared or disappeared in their parents, and encodes the new
     /// table: the edited shards new, the others shared.
-    pub(crate) fn finish(mut self) -> (Vec<(usize, Arc<NameShard>)>, Vec<(usize, Arc<RevShard>)>) {
+    pub(crate) fn finish(mut self) -> NewShards {
         // A name that appeared or disappeared changes its parent's count of children,
         // which may make the parent appear or disappear in turn. Deepest names first, so a
         // parent's count is final before it is looked at.
@@ -236,10 +241,17 @@ impl<'t> Update<'t> {
                     continue;
                 };
                 if !self.counted.contains_key(parent) {
-                    by_depth.entry(depth(parent)).or_default().push(parent.into());
+                    by_depth
+                        .entry(depth(parent))
+                        .or_default()
+                        .push(parent.into());
                 }
                 let entry = self.entry(parent);
-                entry.below = if now { entry.below + 1 } else { entry.below - 1 };
+                entry.below = if now {
+                    entry.below + 1
+                } else {
+                    entry.below - 1
+                };
             }
         }
         // Encoding is most of a big change's cost, and shards are independent: two threads.
@@ -247,7 +259,9 @@ impl<'t> Update<'t> {
         let (names, reverse) = std::thread::scope(|scope| {
             let names = scope.spawn(|| {
                 (self.names.iter().enumerate())
-                    .filter_map(|(i, n)| Some((i, Arc::new(NameShard::encode(n.as_ref()?, hasher)))))
+                    .filter_map(|(i, n)| {
+                        Some((i, Arc::new(NameShard::encode(n.as_ref()?, hasher))))
+                    })
                     .collect::<Vec<_>>()
             });
             let reverse = (self.reverse.iter().enumerate())
@@ -277,7 +291,11 @@ impl<'r> ByShard<'r> {
             // Wildcards name no single host, so they make no PTR.
             if reverse && name.first() != Some(&b'*') {
                 let shard = shard_of(addr_hash(hasher, &addr)) as u16;
-                by_shard.reverse.entry(shard).or_default().push((addr, name));
+                by_shard
+                    .reverse
+                    .entry(shard)
+                    .or_default()
+                    .push((addr, name));
             }
         }
         by_shard
@@ -321,7 +339,11 @@ pub(crate) fn parent(name: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let dot = name.iter().position(|&b| b == b'.')?;
-    Some(if dot + 1 == name.len() { b"." } else { &name[dot + 1..] })
+    Some(if dot + 1 == name.len() {
+        b"."
+    } else {
+        &name[dot + 1..]
+    })
 }
 
 /// Each name's addresses with the IPv4 ones first, as a name's block holds them.
