@@ -280,35 +280,34 @@ impl Dataset {
 }
 
 /// Cuts `text` into chunks: (content hash, lines, text), in order.
+///
+/// The content hash is 128 bits: a hash of the chunk's bytes, and a second one folded from
+/// the hashes of its lines (already computed to find the boundaries), so that a changed
+/// chunk is never taken for the old one, at the cost of one pass over the text.
 fn chunks(text: &[u8]) -> Vec<(u128, u32, &[u8])> {
-    let boundary = foldhash::fast::FixedState::with_seed(0x6574_6364);
+    let line_hasher = foldhash::fast::FixedState::with_seed(0x6574_6364);
+    let bytes_hasher = foldhash::quality::FixedState::with_seed(1);
     let mut out = Vec::with_capacity(text.len() / 2048 + 1);
-    let (mut start, mut at, mut lines) = (0, 0, 0u32);
-    while at < text.len() {
-        let end = text[at..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(text.len(), |i| at + i + 1);
-        let line = &text[at..end];
+    let (mut start, mut lines, mut folded) = (0, 0u32, 0u64);
+    let ends = memchr::memchr_iter(b'\n', text).map(|i| i + 1);
+    let last = (!text.ends_with(b"\n") && !text.is_empty()).then_some(text.len());
+    let mut line_start = 0;
+    for end in ends.chain(last) {
+        let line_hash = line_hasher.hash_one(&text[line_start..end]);
+        line_start = end;
         lines += 1;
-        at = end;
-        let natural = boundary.hash_one(line) % CHUNK_LINES == 0;
-        if natural || at - start >= CHUNK_MAX_BYTES || at == text.len() {
-            let piece = &text[start..at];
-            out.push((content_hash(piece), lines, piece));
-            start = at;
-            lines = 0;
+        folded = (folded ^ line_hash)
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(23);
+        let natural = line_hash % CHUNK_LINES == 0;
+        if natural || end - start >= CHUNK_MAX_BYTES || end == text.len() {
+            let piece = &text[start..end];
+            let hash = (u128::from(bytes_hasher.hash_one(piece)) << 64) | u128::from(folded);
+            out.push((hash, lines, piece));
+            (start, lines, folded) = (end, 0, 0);
         }
     }
     out
-}
-
-/// A 128-bit hash of a chunk: two 64-bit hashes under different seeds, so that a changed
-/// chunk is never taken for the old one.
-fn content_hash(piece: &[u8]) -> u128 {
-    let a = foldhash::quality::FixedState::with_seed(1).hash_one(piece);
-    let b = foldhash::quality::FixedState::with_seed(2).hash_one(piece);
-    (u128::from(a) << 64) | u128::from(b)
 }
 
 #[cfg(test)]

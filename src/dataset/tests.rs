@@ -282,3 +282,30 @@ fn a_one_line_edit_parses_one_chunk() {
         ["10.9.9.9".parse::<std::net::Ipv4Addr>().unwrap()]
     );
 }
+
+#[test]
+fn chunks_cover_the_text_exactly_and_end_at_line_ends() {
+    let mut rng = Rng::new(7);
+    let lines = text(&mut rng, 3000);
+    let mut body = join(&lines);
+    for t in [&b""[..], b"\n", b"10.0.0.1 a", b"10.0.0.1 a\n\n10.0.0.2 b"] {
+        let pieces = chunks(t);
+        assert_eq!(pieces.iter().map(|p| p.2).collect::<Vec<_>>().concat(), t);
+    }
+    body.pop();
+    let pieces = chunks(&body);
+    assert!(pieces.len() > 10, "{} chunks", pieces.len());
+    assert_eq!(
+        pieces.iter().map(|p| p.2).collect::<Vec<_>>().concat(),
+        body
+    );
+    let counted: u32 = pieces.iter().map(|p| p.1).sum();
+    assert_eq!(counted as usize, lines.len());
+    for (_, lines, piece) in &pieces[..pieces.len() - 1] {
+        assert!(piece.ends_with(b"\n"));
+        assert_eq!(
+            piece.iter().filter(|&&b| b == b'\n').count(),
+            *lines as usize
+        );
+    }
+}
