@@ -345,7 +345,11 @@ impl Table {
         self.reverse[shard_of(hash)]
             .find(hash, &addr)
             .into_iter()
-            .flat_map(|run| run.names().map(|(_, name)| name))
+            .flat_map(move |run| {
+                run.names().filter_map(move |(_, hash)| {
+                    self.names[shard_of(hash)].named(&self.hasher, hash, &run.addr())
+                })
+            })
     }
 
     /// The block for `name` (lowercase FQDN): the exact name if it has records, else a

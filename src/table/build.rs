@@ -25,18 +25,19 @@ pub(crate) fn build(
 ) -> (Vec<Arc<NameShard>>, Vec<Arc<RevShard>>, Vec<Footprint>) {
     // Every record into its shards, in the data's order.
     let mut names: Vec<Vec<(&[u8], Src, IpAddr)>> = vec![Vec::new(); SHARDS];
-    let mut addrs: Vec<Vec<(IpAddr, Src, &[u8])>> = vec![Vec::new(); SHARDS];
+    let mut addrs: Vec<Vec<(IpAddr, Src, u64)>> = vec![Vec::new(); SHARDS];
     let mut footprints = Vec::with_capacity(sources.len());
     for &(src, records) in sources {
         let (mut name_shards, mut rev_shards) = (Vec::new(), Vec::new());
         for (addr, name) in records.iter() {
-            let shard = shard_of(hasher.hash_one(name));
+            let hash = hasher.hash_one(name);
+            let shard = shard_of(hash);
             names[shard].push((name, src, addr));
             name_shards.push(shard as u16);
             // Wildcards name no single host, so they make no PTR.
             if reverse && name.first() != Some(&b'*') {
                 let shard = shard_of(addr_hash(hasher, &addr));
-                addrs[shard].push((addr, src, name));
+                addrs[shard].push((addr, src, hash));
                 rev_shards.push(shard as u16);
             }
         }
@@ -129,7 +130,7 @@ pub(crate) fn build(
         })
         .collect();
 
-    let mut run: Vec<(Src, &[u8])> = Vec::new();
+    let mut run: Vec<(Src, u64)> = Vec::new();
     let rev_shards = addrs
         .iter()
         .map(|records| {

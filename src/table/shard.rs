@@ -165,6 +165,25 @@ impl NameShard {
             .map(|&off| Block::at(blocks, off as usize).0)
     }
 
+    /// The name with hash `hash` that has the address `addr`: a reverse index entry's name.
+    /// Checking the address makes the answer right even if two names' 64-bit hashes meet.
+    pub(crate) fn named(
+        &self,
+        hasher: &foldhash::fast::RandomState,
+        hash: u64,
+        addr: &IpAddr,
+    ) -> Option<&[u8]> {
+        self.index.iter_hash(hash).find_map(|&off| {
+            let block = Block::at(&self.blocks, off as usize).0;
+            let has = match addr {
+                IpAddr::V4(a) => block.v4.chunks_exact(4).any(|x| x == a.octets()),
+                IpAddr::V6(a) => block.v6.chunks_exact(16).any(|x| x == a.octets()),
+            };
+            (has && block.name.first() != Some(&b'*') && hasher.hash_one(block.name) == hash)
+                .then_some(block.name)
+        })
+    }
+
     /// Every name of the shard with every source's addresses.
     pub(crate) fn decode(&self, hasher: &foldhash::fast::RandomState) -> Names {
         let mut names = Names::with_capacity_and_hasher(self.index.len(), hasher.clone());
@@ -336,8 +355,10 @@ impl<'h> NameWriter<'h> {
 // ---------------------------------------------------------------------------- reverse
 
 /// An address's run: `[family: u8 (4 or 6)][flags: u8][count: u32][address]` then, for each
-/// name served, `[source: u32][name_len: u8][name]`.
+/// name served, `[source: u32][hash of the name: u64]`. The name itself is in its block in
+/// the name index: holding it twice would cost a third of the table.
 const REV_HEADER: usize = 6;
+const REV_ITEM: usize = 12;
 
 /// The names of one address, as a PTR lookup reads them.
 pub(crate) struct Run<'a> {
@@ -356,10 +377,7 @@ impl<'a> Run<'a> {
             _ => (IpAddr::from(<[u8; 16]>::try_from(&b[6..22]).unwrap()), 16),
         };
         let start = REV_HEADER + addr_len;
-        let mut end = start;
-        for _ in 0..count {
-            end += 5 + b[end + 4] as usize;
-        }
+        let end = start + count * REV_ITEM;
         let run = Run {
             addr,
             flags: b[1],
@@ -369,21 +387,23 @@ impl<'a> Run<'a> {
         (run, offset + end)
     }
 
-    /// (source, name) of each name served, in order.
-    pub(crate) fn names(&self) -> impl Iterator<Item = (Src, &'a [u8])> + 'a {
-        let mut rest = self.names;
-        (0..self.count).map(move |_| {
-            let src = u32_at(rest, 0);
-            let len = rest[4] as usize;
-            let name = &rest[5..5 + len];
-            rest = &rest[5 + len..];
-            (src, name)
+    /// (source, hash of the name) of each name served, in order.
+    pub(crate) fn names(&self) -> impl Iterator<Item = (Src, u64)> + 'a {
+        let names = self.names;
+        (0..self.count).map(move |i| {
+            let item = &names[i * REV_ITEM..];
+            let hash = u64::from_le_bytes(item[4..12].try_into().unwrap());
+            (u32_at(item, 0), hash)
         })
+    }
+
+    pub(crate) fn addr(&self) -> IpAddr {
+        self.addr
     }
 }
 
-/// Every source's names of one address, in source order.
-pub(crate) type RevEntry = Vec<(Src, Box<[u8]>)>;
+/// Every source's names of one address (their hashes), in source order.
+pub(crate) type RevEntry = Vec<(Src, u64)>;
 
 /// The decoded, editable form of a reverse shard.
 pub(crate) type Reverse = HashMap<IpAddr, RevEntry, foldhash::fast::RandomState>;
@@ -422,25 +442,25 @@ impl RevShard {
             let entry = if run.flags & MULTI != 0 {
                 self.multi[&run.addr].clone()
             } else {
-                run.names().map(|(s, n)| (s, n.into())).collect()
+                run.names().collect()
             };
             reverse.insert(run.addr, entry);
         }
         reverse
     }
 
-    /// The names source `src` gives each address here, in line order.
-    pub(crate) fn names_of(&self, src: Src) -> BTreeMap<IpAddr, Vec<&[u8]>> {
-        let mut out: BTreeMap<IpAddr, Vec<&[u8]>> = BTreeMap::new();
+    /// The names (hashes) source `src` gives each address here, in line order.
+    pub(crate) fn names_of(&self, src: Src) -> BTreeMap<IpAddr, Vec<u64>> {
+        let mut out: BTreeMap<IpAddr, Vec<u64>> = BTreeMap::new();
         let mut offset = 0;
         while offset < self.runs.len() {
             let (run, next) = Run::at(&self.runs, offset);
             offset = next;
-            let mine: Vec<&[u8]> = if run.flags & MULTI != 0 {
+            let mine: Vec<u64> = if run.flags & MULTI != 0 {
                 self.multi[&run.addr]
                     .iter()
                     .filter(|(s, _)| *s == src)
-                    .map(|(_, n)| &n[..])
+                    .map(|(_, n)| *n)
                     .collect()
             } else {
                 run.names()
@@ -467,7 +487,7 @@ impl RevShard {
         let multi: usize = self
             .multi
             .values()
-            .map(|names| names.iter().map(|(_, n)| n.len() + 24).sum::<usize>() + 64)
+            .map(|names| names.capacity() * 16 + 64)
             .sum();
         self.runs.capacity() + self.index.allocation_size() + multi
     }
@@ -492,12 +512,8 @@ impl<'h> RevWriter<'h> {
         }
     }
 
-    /// Adds `addr` with every source's names for it, if it has any.
-    pub(crate) fn push<N: AsRef<[u8]> + std::hash::Hash + Eq>(
-        &mut self,
-        addr: IpAddr,
-        names: &[(Src, N)],
-    ) {
+    /// Adds `addr` with every source's names (their hashes) for it, if it has any.
+    pub(crate) fn push(&mut self, addr: IpAddr, names: &[(Src, u64)]) {
         if names.is_empty() {
             return;
         }
@@ -506,8 +522,7 @@ impl<'h> RevWriter<'h> {
         let mut flags = 0;
         if served.len() < names.len() {
             flags |= MULTI;
-            let full = names.iter().map(|(s, n)| (*s, n.as_ref().into())).collect();
-            shard.multi.insert(addr, full);
+            shard.multi.insert(addr, names.to_vec());
         }
         let b = &mut shard.runs;
         let offset = u32::try_from(b.len()).expect("a shard beyond 4 GiB");
@@ -521,11 +536,9 @@ impl<'h> RevWriter<'h> {
             IpAddr::V4(a) => b.extend_from_slice(&a.octets()),
             IpAddr::V6(a) => b.extend_from_slice(&a.octets()),
         }
-        for (src, name) in served {
-            let name = name.as_ref();
+        for (src, hash) in served {
             b.extend_from_slice(&src.to_le_bytes());
-            b.push(name.len() as u8);
-            b.extend_from_slice(name);
+            b.extend_from_slice(&hash.to_le_bytes());
         }
         self.offsets.push((addr_hash(self.hasher, &addr), offset));
     }
@@ -582,18 +595,11 @@ mod tests {
         let hasher = foldhash::fast::RandomState::default();
         let mut reverse = Reverse::with_hasher(hasher.clone());
         let addr: IpAddr = "10.0.0.1".parse().unwrap();
-        reverse.insert(
-            addr,
-            vec![
-                (1, b"b.".as_slice().into()),
-                (2, b"a.".as_slice().into()),
-                (3, b"b.".as_slice().into()),
-            ],
-        );
+        reverse.insert(addr, vec![(1, 0xb), (2, 0xa), (3, 0xb)]);
         let shard = RevShard::encode(&reverse, &hasher);
         assert_eq!(shard.decode(&hasher), reverse);
         let run = shard.find(addr_hash(&hasher, &addr), &addr).unwrap();
-        let served: Vec<_> = run.names().map(|(_, n)| n.to_vec()).collect();
-        assert_eq!(served, [b"b.".to_vec(), b"a.".to_vec()]);
+        let served: Vec<_> = run.names().map(|(_, n)| n).collect();
+        assert_eq!(served, [0xb, 0xa]);
     }
 }

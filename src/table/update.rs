@@ -153,15 +153,11 @@ impl<'t> Update<'t> {
         }
     }
 
-    fn add_reverse(&mut self, src: Src, addr: IpAddr, name: &[u8]) {
+    fn add_reverse(&mut self, src: Src, addr: IpAddr, name_hash: u64) {
         let (rank, mine) = (self.rank, (self.rank)(src));
         let shard = shard_of(addr_hash(&self.table.hasher, &addr));
         let names = self.reverse_shard(shard).entry(addr).or_default();
-        let at = place(rank, mine, names);
-        let start = names[..at].partition_point(|(s, _)| rank(*s) < mine);
-        if !names[start..at].iter().any(|(_, n)| &n[..] == name) {
-            names.insert(at, (src, name.into()));
-        }
+        insert_once(rank, mine, names, src, name_hash);
     }
 
     /// Adds the records of source `src`, placing them by the source's rank; returns the
@@ -171,8 +167,8 @@ impl<'t> Update<'t> {
         for (name, addr) in by_shard.names.values().flatten() {
             self.add_name(src, name, *addr);
         }
-        for (addr, name) in by_shard.reverse.values().flatten() {
-            self.add_reverse(src, *addr, name);
+        for (addr, name_hash) in by_shard.reverse.values().flatten() {
+            self.add_reverse(src, *addr, *name_hash);
         }
         by_shard.footprint()
     }
@@ -212,8 +208,8 @@ impl<'t> Update<'t> {
                 continue;
             }
             self.remove_reverse(i, &[src]);
-            for (addr, name) in new {
-                self.add_reverse(src, *addr, name);
+            for (addr, name_hash) in new {
+                self.add_reverse(src, *addr, *name_hash);
             }
         }
         by_shard.footprint()
@@ -276,7 +272,8 @@ impl<'t> Update<'t> {
 /// A source's records split by the shard they go to, in line order.
 struct ByShard<'r> {
     names: BTreeMap<u16, Vec<(&'r [u8], IpAddr)>>,
-    reverse: BTreeMap<u16, Vec<(IpAddr, &'r [u8])>>,
+    /// (address, hash of the name) by reverse shard.
+    reverse: BTreeMap<u16, Vec<(IpAddr, u64)>>,
 }
 
 impl<'r> ByShard<'r> {
@@ -286,7 +283,8 @@ impl<'r> ByShard<'r> {
             reverse: BTreeMap::new(),
         };
         for (addr, name) in records.iter() {
-            let shard = shard_of(hasher.hash_one(name)) as u16;
+            let hash = hasher.hash_one(name);
+            let shard = shard_of(hash) as u16;
             by_shard.names.entry(shard).or_default().push((name, addr));
             // Wildcards name no single host, so they make no PTR.
             if reverse && name.first() != Some(&b'*') {
@@ -295,7 +293,7 @@ impl<'r> ByShard<'r> {
                     .reverse
                     .entry(shard)
                     .or_default()
-                    .push((addr, name));
+                    .push((addr, hash));
             }
         }
         by_shard
