@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(hosts_parse lookup table_lookup)
+[ ${#targets[@]} -gt 0 ] || targets=(hosts_parse lookup table_changes table_lookup)
 
 # Every target declared in Cargo.toml has a corpus, and is replayed when none is named.
 declared="$(sed -n 's/^name = "\([a-z_]*\)"$/\1/p' Cargo.toml | grep -v '^etcdhosts-fuzz$' | sort | tr '\n' ' ')"

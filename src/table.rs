@@ -1,10 +1,13 @@
-//! The immutable lookup table: built once per update, read lock-free by every query.
+//! The lookup table: immutable, read lock-free by every query, and changed by making a new
+//! one that shares what did not change.
 //!
-//! Layout, chosen so that a lookup touches as few cache lines as possible and a record costs
-//! about 60 bytes: every name is one block in a single byte vector — its length, its address
-//! counts, the name, then its addresses — so a hit reads the hash index's control byte, its
-//! slot (the block's offset) and the block, nothing else. PTR queries use a second index
-//! from address to a run of (address, block) pairs sorted by address.
+//! Names are split by hash into [`SHARDS`] shards, and so are addresses for PTR queries. A
+//! name shard is a hash index of offsets into one byte vector of blocks, one block per name
+//! (its addresses, and which source each came from), so a hit reads the shard, the index's
+//! control byte, its slot and the block. A reverse shard holds, per address, the hashes of
+//! its names in the data's order; a PTR answer reads each name from its block. A change
+//! (see `update`) rebuilds the shards it touches and shares every other one; a first read
+//! (see `build`) writes them all at once.
 
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
