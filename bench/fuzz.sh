@@ -17,7 +17,7 @@ cd "$(dirname "$0")/../fuzz"
 seconds="${1:-600}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(hosts_parse lookup table_lookup)
+[ ${#targets[@]} -gt 0 ] || targets=(hosts_parse lookup table_changes table_lookup)
 toolchain="${FUZZ_TOOLCHAIN:-}"
 [ -n "$toolchain" ] || export RUSTC_BOOTSTRAP=1
 
