@@ -95,8 +95,12 @@ impl State {
             table.names(),
             took.as_secs_f64() * 1000.0
         );
+        let replaced_much = table.replaced_much();
         self.table.store(table);
-        release_free_memory();
+        // A one-line change frees a few shards; trimming would walk the whole heap for them.
+        if replaced_much {
+            release_free_memory();
+        }
         self.reloads.fetch_add(1, Ordering::Relaxed);
         self.last_reload_unix_ms.store(unix_ms(), Ordering::Relaxed);
         self.ready.store(true, Ordering::Release);

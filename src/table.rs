@@ -100,6 +100,8 @@ pub struct Table {
     records: usize,
     invalid_lines: usize,
     diagnostics: Vec<(String, Diagnostic)>,
+    /// Shards (of both indexes) the change that made this table wrote.
+    rebuilt: usize,
 }
 
 /// One source's text, parsed: its records, how many lines were skipped, and the first few
@@ -141,6 +143,7 @@ impl Table {
             records: 0,
             invalid_lines: 0,
             diagnostics: Vec::new(),
+            rebuilt: 0,
         };
         let mut update = Update::new(&empty, &|_| 0);
         for zone in empty.options.zones.as_slice() {
@@ -191,6 +194,7 @@ impl Table {
             reverse: rev.into(),
             invalid_lines: 0,
             diagnostics: Vec::new(),
+            rebuilt: 2 * SHARDS,
         };
         (table, footprints)
     }
@@ -210,6 +214,7 @@ impl Table {
             records: self.records,
             invalid_lines: self.invalid_lines,
             diagnostics: Vec::new(),
+            rebuilt: names.len() + reverse.len(),
         };
         for (i, shard) in names {
             table.name_count = table.name_count + shard.names - table.names[i].names;
@@ -263,6 +268,12 @@ impl Table {
 
     pub(crate) fn options(&self) -> &TableOptions {
         &self.options
+    }
+
+    /// Whether the change that made this table replaced much of the old one: then the old
+    /// table's memory, freed when it goes, is worth handing back to the kernel.
+    pub(crate) fn replaced_much(&self) -> bool {
+        self.rebuilt >= SHARDS / 4
     }
 
     pub fn revision(&self) -> i64 {
