@@ -9,7 +9,7 @@
 //! `crate::dataset`) gave each address or name, so that the lines of one source can be
 //! taken out again without the text they came from.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 
@@ -35,6 +35,18 @@ pub(crate) fn addr_hash(hasher: &foldhash::fast::RandomState, addr: &IpAddr) -> 
         IpAddr::V4(a) => hasher.hash_one(&a.octets()[..]),
         IpAddr::V6(a) => hasher.hash_one(&a.octets()[..]),
     }
+}
+
+/// One key's values from one source, hashed; a source's digest in a shard is the sum over
+/// its keys, so that it can be computed in any order. A change compares the digest of a
+/// chunk's new records with that of the old chunk's, and leaves the shard alone when they
+/// are equal: a 64-bit hash under the process's random seed, like the chunks' own.
+pub(crate) fn digest<K: std::hash::Hash, V: std::hash::Hash>(
+    hasher: &foldhash::fast::RandomState,
+    key: K,
+    values: &[V],
+) -> u64 {
+    hasher.hash_one((key, values))
 }
 
 /// The first of each value, in order: what a query is answered with.
@@ -215,15 +227,16 @@ impl NameShard {
         names
     }
 
-    /// The addresses source `src` gives each name here, IPv4 first, each in line order;
-    /// read from the blocks, without decoding the shard.
-    pub(crate) fn records_of(&self, src: Src) -> BTreeMap<&[u8], Vec<IpAddr>> {
-        let mut out: BTreeMap<&[u8], Vec<IpAddr>> = BTreeMap::new();
+    /// A digest of the addresses source `src` gives the names here (see [`digest`]), read
+    /// from the blocks without decoding the shard.
+    pub(crate) fn digest_of(&self, hasher: &foldhash::fast::RandomState, src: Src) -> u64 {
+        let mut sum = 0u64;
+        let mut mine: Vec<IpAddr> = Vec::new();
         let mut offset = 0;
         while offset < self.blocks.len() {
             let (block, next) = Block::at(&self.blocks, offset);
             offset = next;
-            let mut mine = Vec::new();
+            mine.clear();
             if block.flags & MULTI != 0 {
                 let entry = &self.multi[block.name];
                 mine.extend(
@@ -241,27 +254,24 @@ impl NameShard {
                         .map(|c| IpAddr::from(c.1)),
                 );
             } else {
-                let srcs =
-                    |s: &'_ [u8]| s.chunks_exact(4).map(|c| u32_at(c, 0)).collect::<Vec<_>>();
-                for (s, a) in srcs(block.v4_src).into_iter().zip(block.v4.chunks_exact(4)) {
-                    if s == src {
+                let v4 = block.v4.chunks_exact(4).zip(block.v4_src.chunks_exact(4));
+                for (a, s) in v4 {
+                    if u32_at(s, 0) == src {
                         mine.push(IpAddr::from(<[u8; 4]>::try_from(a).unwrap()));
                     }
                 }
-                for (s, a) in srcs(block.v6_src)
-                    .into_iter()
-                    .zip(block.v6.chunks_exact(16))
-                {
-                    if s == src {
+                let v6 = block.v6.chunks_exact(16).zip(block.v6_src.chunks_exact(4));
+                for (a, s) in v6 {
+                    if u32_at(s, 0) == src {
                         mine.push(IpAddr::from(<[u8; 16]>::try_from(a).unwrap()));
                     }
                 }
             }
             if !mine.is_empty() {
-                out.insert(block.name, mine);
+                sum = sum.wrapping_add(digest(hasher, block.name, &mine));
             }
         }
-        out
+        sum
     }
 
     /// Encodes the names that exist (records, a zone apex, or children).
@@ -449,30 +459,26 @@ impl RevShard {
         reverse
     }
 
-    /// The names (hashes) source `src` gives each address here, in line order.
-    pub(crate) fn names_of(&self, src: Src) -> BTreeMap<IpAddr, Vec<u64>> {
-        let mut out: BTreeMap<IpAddr, Vec<u64>> = BTreeMap::new();
+    /// A digest of the names source `src` gives the addresses here (see [`digest`]).
+    pub(crate) fn digest_of(&self, hasher: &foldhash::fast::RandomState, src: Src) -> u64 {
+        let mut sum = 0u64;
+        let mut mine: Vec<u64> = Vec::new();
         let mut offset = 0;
         while offset < self.runs.len() {
             let (run, next) = Run::at(&self.runs, offset);
             offset = next;
-            let mine: Vec<u64> = if run.flags & MULTI != 0 {
-                self.multi[&run.addr]
-                    .iter()
-                    .filter(|(s, _)| *s == src)
-                    .map(|(_, n)| *n)
-                    .collect()
+            mine.clear();
+            if run.flags & MULTI != 0 {
+                let names = self.multi[&run.addr].iter();
+                mine.extend(names.filter(|(s, _)| *s == src).map(|(_, n)| *n));
             } else {
-                run.names()
-                    .filter(|(s, _)| *s == src)
-                    .map(|(_, n)| n)
-                    .collect()
-            };
+                mine.extend(run.names().filter(|(s, _)| *s == src).map(|(_, n)| n));
+            }
             if !mine.is_empty() {
-                out.insert(run.addr, mine);
+                sum = sum.wrapping_add(digest(hasher, run.addr, &mine));
             }
         }
-        out
+        sum
     }
 
     pub(crate) fn encode(reverse: &Reverse, hasher: &foldhash::fast::RandomState) -> RevShard {

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::shard::{
-    addr_hash, shard_of, NameEntry, NameShard, Names, RevShard, Reverse, Src, SHARDS,
+    addr_hash, digest, shard_of, NameEntry, NameShard, Names, RevShard, Reverse, Src, SHARDS,
 };
 use super::Table;
 
@@ -191,7 +191,13 @@ impl<'t> Update<'t> {
         for shard in shards {
             let new = by_shard.names.get(&shard).map_or(&[][..], Vec::as_slice);
             let i = shard as usize;
-            if self.names[i].is_none() && table.names[i].records_of(src) == v4_first(grouped(new)) {
+            let hasher = &table.hasher;
+            let same = || {
+                let new = v4_first(grouped(new));
+                let sum = new.iter().map(|(k, v)| digest(hasher, k, v));
+                table.names[i].digest_of(hasher, src) == sum.fold(0, u64::wrapping_add)
+            };
+            if self.names[i].is_none() && same() {
                 continue;
             }
             self.remove_names(i, &[src]);
@@ -204,7 +210,13 @@ impl<'t> Update<'t> {
         for shard in shards {
             let new = by_shard.reverse.get(&shard).map_or(&[][..], Vec::as_slice);
             let i = shard as usize;
-            if self.reverse[i].is_none() && table.reverse[i].names_of(src) == grouped(new) {
+            let hasher = &table.hasher;
+            let same = || {
+                let new = grouped(new);
+                let sum = new.iter().map(|(k, v)| digest(hasher, k, v));
+                table.reverse[i].digest_of(hasher, src) == sum.fold(0, u64::wrapping_add)
+            };
+            if self.reverse[i].is_none() && same() {
                 continue;
             }
             self.remove_reverse(i, &[src]);
