@@ -209,9 +209,18 @@ func TestOperatorCorefile(t *testing.T) {
 	).Replace(corefile)
 	c := startCoreDNS(t, corefile, addr)
 
-	waitFor(t, 15*time.Second, "etcd data", func() (bool, string) {
-		return answerIs(addr, "op.example.org.", dns.TypeA, "10.10.0.1")
-	})
+	// The cache in front would keep a forwarded answer to a name asked before etcd's data
+	// arrived: wait for the plugin to say what it serves, then ask.
+	servingRecords := func(n int) func() (bool, string) {
+		return func() (bool, string) {
+			line := fmt.Sprintf("serving %d records", n)
+			return strings.Contains(c.output(), line), "no log line " + line
+		}
+	}
+	waitFor(t, 15*time.Second, "etcd data", servingRecords(2))
+	if ok, got := answerIs(addr, "op.example.org.", dns.TypeA, "10.10.0.1"); !ok {
+		t.Fatalf("op: %s", got)
+	}
 	r := query(t, addr, "udp", "op2.example.org.", dns.TypeA)
 	if !r.Authoritative || len(r.Answer) != 1 {
 		t.Fatalf("op2: %v", r)
@@ -230,11 +239,13 @@ func TestOperatorCorefile(t *testing.T) {
 	if upstreamQueries.Load() != before {
 		t.Errorf("second query not served from cache")
 	}
-	// An update reaches this server through TLS (cache in front: ask a fresh name).
+	// An update reaches this server through TLS (cache in front: ask a fresh name, once
+	// the update is served).
 	etcd.put(t, "/etcdhosts", "10.10.0.1 op.example.org\n10.10.0.2 op2.example.org\n10.10.0.3 op3.example.org\n")
-	waitFor(t, 10*time.Second, "update", func() (bool, string) {
-		return answerIs(addr, "op3.example.org.", dns.TypeA, "10.10.0.3")
-	})
+	waitFor(t, 10*time.Second, "update", servingRecords(3))
+	if ok, got := answerIs(addr, "op3.example.org.", dns.TypeA, "10.10.0.3"); !ok {
+		t.Fatalf("op3: %s", got)
+	}
 	// The log plugin writes the operator's format.
 	waitFor(t, 5*time.Second, "a query log line", func() (bool, string) {
 		out := c.output()
