@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::hosts::Diagnostic;
@@ -55,6 +56,27 @@ pub struct Dataset {
 /// A text's new value, or None when its key was deleted.
 pub type TextChange<'a> = (&'a [u8], Option<&'a [u8]>);
 
+/// A text's new value, whole or already cut, or None when its key was deleted.
+pub type ValueChange<'a> = (&'a [u8], Option<Value<'a>>);
+
+/// A new value of a text.
+#[derive(Clone, Copy)]
+pub enum Value<'a> {
+    /// The whole text, cut here.
+    Text(&'a [u8]),
+    /// The text as pieces cut elsewhere (the chunked layout, by content too), in order.
+    /// A piece's text may be left out unless [`Dataset::needed`] names it.
+    Pieces(&'a [Piece<'a>]),
+}
+
+/// One run of whole lines of a text: a hash of its content, its lines, and its text.
+#[derive(Debug, Clone, Copy)]
+pub struct Piece<'a> {
+    pub hash: u128,
+    pub lines: u32,
+    pub text: Option<&'a [u8]>,
+}
+
 /// A piece of text to parse: its source number (a new one, or that of the old chunk it
 /// takes the place of), where it came from, and its first line.
 struct NewChunk<'a> {
@@ -79,7 +101,7 @@ impl Dataset {
             table: Arc::new(empty),
         };
         let mut fresh = Vec::new();
-        dataset.inline = dataset.cut(b"inline", inline, &[], &mut fresh);
+        dataset.inline = dataset.cut(b"inline", pieces(inline), &[], &mut fresh);
         dataset.apply(Vec::new(), fresh, 0, true);
         dataset
     }
@@ -94,6 +116,28 @@ impl Dataset {
     pub fn update(
         &mut self,
         changes: &[TextChange<'_>],
+        complete: bool,
+        revision: i64,
+    ) -> Arc<Table> {
+        let values: Vec<ValueChange<'_>> = changes
+            .iter()
+            .map(|&(key, value)| (key, value.map(Value::Text)))
+            .collect();
+        self.update_values(&values, complete, revision)
+    }
+
+    /// Which of a text's new pieces must come with their text: those that are not, in
+    /// the same place, already in the table (see [`Value::Pieces`]).
+    pub fn needed(&self, key: &[u8], new: &[(u128, u32)]) -> Range<usize> {
+        let old = self.texts.get(key).map_or(&[][..], Vec::as_slice);
+        let (prefix, suffix) = matched(old, new);
+        prefix..new.len() - suffix
+    }
+
+    /// Like [`update`](Self::update), for texts given whole or already cut.
+    pub fn update_values(
+        &mut self,
+        changes: &[ValueChange<'_>],
         complete: bool,
         revision: i64,
     ) -> Arc<Table> {
@@ -113,13 +157,18 @@ impl Dataset {
                 gone.extend(self.texts.remove(&key).unwrap().iter().map(|c| c.src));
             }
         }
-        for &(key, value) in changes {
+        for (key, value) in changes {
+            let key = *key;
             let old = self.texts.remove(key).unwrap_or_default();
             let Some(value) = value else {
                 gone.extend(old.iter().map(|c| c.src));
                 continue;
             };
-            let new = self.cut(key, value, &old, &mut fresh);
+            let pieces = match value {
+                Value::Text(text) => pieces(text),
+                Value::Pieces(pieces) => pieces.to_vec(),
+            };
+            let new = self.cut(key, pieces, &old, &mut fresh);
             let kept: std::collections::HashSet<Src> = new.iter().map(|c| c.src).collect();
             gone.extend(old.iter().map(|c| c.src).filter(|s| !kept.contains(s)));
             self.texts.insert(key.to_vec(), new);
@@ -144,33 +193,22 @@ impl Dataset {
         self.apply(gone, fresh, revision, false)
     }
 
-    /// Cuts `text` into chunks, keeping the source numbers of `old`'s chunks where the
-    /// content is the same (same hash, same place relative to the change), and adds the
+    /// Takes the new `pieces` of a text, keeping the source numbers of `old`'s chunks where
+    /// the content is the same (same hash, same place relative to the change), and adds the
     /// others to `fresh`. A changed chunk takes the number of the old one in its place, so
     /// that the table only changes where their records differ.
     fn cut<'a>(
         &mut self,
         key: &'a [u8],
-        text: &'a [u8],
+        pieces: Vec<Piece<'a>>,
         old: &[Chunk],
         fresh: &mut Vec<NewChunk<'a>>,
     ) -> Vec<Chunk> {
-        let pieces = chunks(text);
-        let same = |a: &Chunk, b: &(u128, u32, &[u8])| a.hash == b.0 && a.lines == b.1;
-        let prefix = old
-            .iter()
-            .zip(&pieces)
-            .take_while(|(a, b)| same(a, b))
-            .count();
-        let suffix = old[prefix..]
-            .iter()
-            .rev()
-            .zip(pieces[prefix..].iter().rev())
-            .take_while(|(a, b)| same(a, b))
-            .count();
+        let hashes: Vec<(u128, u32)> = pieces.iter().map(|p| (p.hash, p.lines)).collect();
+        let (prefix, suffix) = matched(old, &hashes);
         let mut out = Vec::with_capacity(pieces.len());
         let mut line = 1;
-        for (i, &(hash, lines, piece)) in pieces.iter().enumerate() {
+        for (i, piece) in pieces.iter().enumerate() {
             let src = if i < prefix {
                 old[i].src
             } else if i >= pieces.len() - suffix {
@@ -186,13 +224,19 @@ impl Dataset {
                     src,
                     replaces,
                     key,
-                    text: piece,
+                    text: piece
+                        .text
+                        .expect("the text of every piece `Dataset::needed` names"),
                     first_line: line,
                 });
                 src
             };
-            out.push(Chunk { hash, src, lines });
-            line += lines as usize;
+            out.push(Chunk {
+                hash: piece.hash,
+                src,
+                lines: piece.lines,
+            });
+            line += piece.lines as usize;
         }
         out
     }
@@ -277,6 +321,31 @@ impl Dataset {
         self.table = Arc::new(table);
         self.table.clone()
     }
+}
+
+/// Cuts `text` into pieces.
+fn pieces(text: &[u8]) -> Vec<Piece<'_>> {
+    chunks(text)
+        .into_iter()
+        .map(|(hash, lines, text)| Piece {
+            hash,
+            lines,
+            text: Some(text),
+        })
+        .collect()
+}
+
+/// How many chunks at the start and at the end of `old` and `new` are the same.
+fn matched(old: &[Chunk], new: &[(u128, u32)]) -> (usize, usize) {
+    let same = |a: &Chunk, b: &(u128, u32)| a.hash == b.0 && a.lines == b.1;
+    let prefix = old.iter().zip(new).take_while(|(a, b)| same(a, b)).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| same(a, b))
+        .count();
+    (prefix, suffix)
 }
 
 /// Cuts `text` into chunks: (content hash, lines, text), in order.

@@ -5,9 +5,12 @@ use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use etcd_client::{Client, EventType, GetOptions, WatchOptions};
+use etcd_client::{Client, EventType, GetOptions, KvClient, WatchOptions};
 use tokio::time::timeout;
 
+use crate::chunk_reader::{ChunkReader, Version};
+use crate::chunked;
+use crate::dataset::{Value, ValueChange};
 use crate::etcd_error::{explain, with_tls_verdict};
 use crate::retry::{QuietLog, Retry};
 use crate::snapshot;
@@ -21,7 +24,13 @@ pub use crate::client::{connect_options, MAX_RESPONSE_BYTES};
 type Fragments = BTreeMap<Vec<u8>, (i64, Vec<u8>)>;
 
 /// New values of keys (None: deleted), in key order.
-type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+type Changes = BTreeMap<Vec<u8>, Option<NewValue>>;
+
+/// A key's new value: a hosts text, or a version of the chunked layout, read.
+enum NewValue {
+    Text(Vec<u8>),
+    Chunked(Version),
+}
 
 /// Runs until the engine is dropped (the task is aborted). `first_read`, if given, is told
 /// once, when the first read from etcd succeeded or failed.
@@ -29,10 +38,12 @@ pub(crate) async fn run(state: Arc<State>, mut first_read: Option<mpsc::Sender<(
     let config = &state.config;
     let mut retry = Retry::new(&config.endpoints);
     let mut quiet = QuietLog::default();
+    let mut reader = Some(ChunkReader::new(config.snapshot.is_some()));
     loop {
         let url = retry.endpoint().to_string();
         let mut session = Session {
             state: &state,
+            reader: &mut reader,
             read_done: false,
         };
         let result = session.run(&url, &mut first_read).await;
@@ -63,6 +74,8 @@ pub(crate) async fn run(state: Arc<State>, mut first_read: Option<mpsc::Sender<(
 
 struct Session<'a> {
     state: &'a Arc<State>,
+    /// What the chunked layout's last version left to reuse (lent to each publish).
+    reader: &'a mut Option<ChunkReader>,
     /// Set once this session read the key successfully (resets the backoff).
     read_done: bool,
 }
@@ -95,14 +108,15 @@ impl Session<'_> {
         // Move the values out (no copy), and let the response go before the long watch:
         // a 1M-line file would otherwise stay in memory twice.
         let mut fragments = Fragments::new();
-        let mut changes = Changes::new();
+        let mut values = Vec::new();
         for kv in response.take_kvs() {
             let revision = kv.mod_revision();
             let (key, value) = kv.into_key_value();
             fragments.insert(key.clone(), (revision, Vec::new()));
-            changes.insert(key, Some(value));
+            values.push((key, Some(value), revision));
         }
         drop(response);
+        let changes = self.resolve(&kv, values).await?;
         let mut fragments = self.publish(fragments, changes, true, read_revision).await;
         self.read_done = true;
         if let Some(tx) = first_read.take() {
@@ -152,44 +166,77 @@ impl Session<'_> {
                 continue; // the "created" notice or a progress notification
             }
             let mut revision = response.header().map_or(0, |h| h.revision());
-            let mut changes = Changes::new();
+            let mut values = Vec::new();
             for event in response.events() {
                 let Some(kv) = event.kv() else { continue };
                 revision = revision.max(kv.mod_revision());
-                match event.event_type() {
-                    EventType::Put => {
-                        fragments.insert(kv.key().to_vec(), (kv.mod_revision(), Vec::new()));
-                        changes.insert(kv.key().to_vec(), Some(kv.value().to_vec()));
-                    }
-                    EventType::Delete => {
-                        fragments.remove(kv.key());
-                        changes.insert(kv.key().to_vec(), None);
-                    }
-                }
+                let value = match event.event_type() {
+                    EventType::Put => Some(kv.value().to_vec()),
+                    EventType::Delete => None,
+                };
+                values.push((kv.key().to_vec(), value, kv.mod_revision()));
             }
             // The values are copied out: let the response go before the table is changed.
             drop(response);
+            // A version that cannot be read whole is not served: the session ends, the
+            // last good table stays, and the next session retries after a backoff.
+            for (key, value, revision) in &values {
+                match value {
+                    Some(_) => fragments.insert(key.clone(), (*revision, Vec::new())),
+                    None => fragments.remove(key),
+                };
+            }
+            let changes = self.resolve(&kv, values).await?;
             fragments = self.publish(fragments, changes, false, revision).await;
         }
+    }
+
+    /// Turns new values into changes: a manifest of the chunked layout is read into the
+    /// version it names (the chunks the table lacks, at the value's revision).
+    async fn resolve(
+        &mut self,
+        kv: &KvClient,
+        values: Vec<(Vec<u8>, Option<Vec<u8>>, i64)>,
+    ) -> Result<Changes, String> {
+        let mut changes = Changes::new();
+        for (key, value, revision) in values {
+            let value = match value {
+                Some(v) if !self.state.config.is_prefix() && chunked::is_manifest(&v) => {
+                    let reader = self
+                        .reader
+                        .as_ref()
+                        .expect("the reader is back from publish");
+                    let version = reader.read(kv, self.state, &v, revision).await?;
+                    Some(NewValue::Chunked(version))
+                }
+                other => other.map(NewValue::Text),
+            };
+            changes.insert(key, value);
+        }
+        Ok(changes)
     }
 
     /// Publishes the changes on a blocking thread and hands the fragments back: a first
     /// read of 1M lines takes a second, which must not stall the runtime's one worker
     /// (other instances, the status writer's keepalives).
     async fn publish(
-        &self,
+        &mut self,
         fragments: Fragments,
         changes: Changes,
         complete: bool,
         read_revision: i64,
     ) -> Fragments {
         let state = self.state.clone();
+        let reader = self.reader.take();
         let built = tokio::task::spawn_blocking(move || {
-            publish(&state, fragments, changes, complete, read_revision)
+            publish(&state, fragments, changes, reader, complete, read_revision)
         })
         .await;
         match built {
-            Ok(fragments) => fragments,
+            Ok((fragments, reader)) => {
+                *self.reader = Some(reader);
+                fragments
+            }
             // The supervisor (`engine`) restarts the task.
             Err(e) => std::panic::resume_unwind(e.into_panic()),
         }
@@ -206,12 +253,14 @@ fn publish(
     state: &State,
     mut fragments: Fragments,
     changes: Changes,
+    reader: Option<ChunkReader>,
     complete: bool,
     read_revision: i64,
-) -> Fragments {
+) -> (Fragments, ChunkReader) {
     #[cfg(test)]
     tests::maybe_panic(&state.config.key);
     let config = &state.config;
+    let mut reader = reader.unwrap_or_else(|| ChunkReader::new(config.snapshot.is_some()));
     let revision = fragments
         .values()
         .map(|(rev, _)| *rev)
@@ -220,28 +269,53 @@ fn publish(
     if fragments.is_empty() {
         tracing::info!("etcd key {} is missing or empty", config.key);
     }
-    let texts: Vec<(&[u8], Option<&[u8]>)> = changes
+    let pieces: Vec<(&[u8], Option<Vec<crate::dataset::Piece<'_>>>)> = changes
         .iter()
-        .map(|(k, v)| (k.as_slice(), v.as_deref()))
+        .map(|(key, value)| {
+            let pieces = match value {
+                Some(NewValue::Chunked(version)) => Some(version.pieces()),
+                _ => None,
+            };
+            (key.as_slice(), pieces)
+        })
         .collect();
-    state.publish(
-        &texts,
+    let values: Vec<ValueChange<'_>> = changes
+        .iter()
+        .zip(&pieces)
+        .map(|((key, value), (_, pieces))| {
+            let value = match (value, pieces) {
+                (Some(NewValue::Text(text)), _) => Some(Value::Text(text)),
+                (Some(NewValue::Chunked(_)), Some(pieces)) => Some(Value::Pieces(pieces)),
+                _ => None,
+            };
+            (key.as_slice(), value)
+        })
+        .collect();
+    state.publish_values(
+        &values,
         complete,
         revision,
         &format!("etcd key {}", config.key),
     );
-    if let Some(path) = &config.snapshot {
-        for (key, value) in changes {
-            if let (Some((_, kept)), Some(value)) = (fragments.get_mut(&key), value) {
-                *kept = value;
-            }
+    drop(values);
+    drop(pieces);
+    for (key, value) in changes {
+        let text = match value {
+            Some(NewValue::Text(text)) => text,
+            Some(NewValue::Chunked(version)) => reader.served(version).unwrap_or_default(),
+            None => continue,
+        };
+        if let (Some((_, kept)), true) = (fragments.get_mut(&key), config.snapshot.is_some()) {
+            *kept = text;
         }
+    }
+    if let Some(path) = &config.snapshot {
         let values: Vec<&[u8]> = fragments.values().map(|(_, v)| v.as_slice()).collect();
         if let Err(e) = snapshot::write(path, revision, &values) {
             tracing::warn!("cannot write snapshot: {e}");
         }
     }
-    fragments
+    (fragments, reader)
 }
 
 #[cfg(test)]

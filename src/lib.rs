@@ -18,6 +18,7 @@
 //! - [`etcd`]: the watch that keeps the table in step with etcd; `status_writer`: the
 //!   status key; [`engine`]: one instance's lifecycle; [`ffi`]: the C ABI.
 
+mod chunk_reader;
 pub mod chunked;
 pub mod client;
 pub mod config;

@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::dataset::{Dataset, TextChange};
+use crate::dataset::{Dataset, Value, ValueChange};
 use crate::table::Table;
 use crate::zones::Zones;
 
@@ -76,7 +76,28 @@ impl State {
     /// this does not run on the runtime's worker.
     pub(crate) fn publish(
         &self,
-        changes: &[TextChange<'_>],
+        changes: &[(&[u8], Option<&[u8]>)],
+        complete: bool,
+        revision: i64,
+        origin: &str,
+    ) {
+        let values: Vec<ValueChange<'_>> = changes
+            .iter()
+            .map(|&(key, value)| (key, value.map(Value::Text)))
+            .collect();
+        self.publish_values(&values, complete, revision, origin);
+    }
+
+    /// Which pieces of a text the table lacks; see [`Dataset::needed`].
+    pub(crate) fn needed(&self, key: &[u8], pieces: &[(u128, u32)]) -> std::ops::Range<usize> {
+        let dataset = self.dataset.lock().unwrap_or_else(|e| e.into_inner());
+        dataset.needed(key, pieces)
+    }
+
+    /// Like [`publish`](Self::publish), for texts given whole or already cut.
+    pub(crate) fn publish_values(
+        &self,
+        changes: &[ValueChange<'_>],
         complete: bool,
         revision: i64,
         origin: &str,
@@ -86,7 +107,7 @@ impl State {
             .dataset
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .update(changes, complete, revision);
+            .update_values(changes, complete, revision);
         let took = started.elapsed();
         log_diagnostics(&table);
         tracing::info!(
