@@ -7,7 +7,7 @@
 #   bench/run.sh --quick    a smaller run (about 3-4 minutes): writes bench/results/quick.md
 #   options: --write (quick: also write BENCHMARKS.md), --no-write, --no-build,
 #            --only SECTIONS (comma separated: throughput,ceiling,latency,diff,edns,reload,
-#            prop,prop2,memory,gobench)
+#            prop,prop2,chunked,memory,gobench)
 #            throughput includes ceiling: the A-hit queries with each CoreDNS pinned to one
 #            CPU and dnsperf to the other, etcdhosts and hosts next to the stock `erratic`
 #            plugin giving a fixed answer (the same CoreDNS binary doing no lookup).
@@ -15,6 +15,9 @@
 #            prefix key (1M names in 64 fragment keys, one fragment edited) and the largest
 #            single key a default etcd accepts, both on a second etcd with DEFAULT limits,
 #            and the single 100k-name key on the raised-limit etcd, for comparison.
+#            chunked: issue 14's rows: dnsctl upload and `dnsctl add` edits of 1M names
+#            (quick: 20000; BENCH_CHUNKED_NAMES, BENCH_CHUNKED_N edits) in the chunked
+#            layout on an etcd with DEFAULT limits, next to the same names as one plain key.
 #   environment: BENCH_SIZES="1000 100000", BENCH_KINDS="mix a", BENCH_ROUNDS=5, BENCH_DUR=3
 #            override the record sets, query kinds, rounds and seconds per dnsperf run;
 #            BENCH_RESULTS=NAME writes bench/results/NAME* instead of quick*/full*;
@@ -73,6 +76,10 @@ DNSMASQ_WAIT=${BENCH_DNSMASQ_WAIT:-$DNSMASQ_WAIT}
 PROP_PREFIX_NAMES=${BENCH_PROP_PREFIX_NAMES:-$PROP_PREFIX_NAMES} PROP_FRAGMENTS=${BENCH_PROP_FRAGMENTS:-64}
 PROP_PREFIX_N=${BENCH_PROP_PREFIX_N:-$PROP_PREFIX_N} PROP_MAXDEF_N=${BENCH_PROP_MAXDEF_N:-$PROP_MAXDEF_N}
 PROP_MAXDEF_BYTES=${BENCH_PROP_MAXDEF_BYTES:-1468006}
+if [ $QUICK = 1 ]; then CHUNKED_NAMES=20000 CHUNKED_N=20 CHUNKED_PLAIN_N=5
+else CHUNKED_NAMES=1000000 CHUNKED_N=100 CHUNKED_PLAIN_N=5
+fi
+CHUNKED_NAMES=${BENCH_CHUNKED_NAMES:-$CHUNKED_NAMES} CHUNKED_N=${BENCH_CHUNKED_N:-$CHUNKED_N}
 if [ -n "${BENCH_CEIL_SIZE:-}" ]; then CEIL_SIZE=$BENCH_CEIL_SIZE
 elif [[ " $SIZES " == *" 100000 "* ]]; then CEIL_SIZE=100000
 else CEIL_SIZE=${SIZES##* }
@@ -570,6 +577,67 @@ if want prop || want prop2; then
   for pid in "${PROP_PIDS[@]}"; do stop_pid "$pid"; done
   stop_pid "$ETCD_DEF_PID"
   rm -rf "$WORK/etcd-default" "$frag_dir"
+fi
+
+# ------------------------------------------------------------------ chunked layout
+# Issue 14: hosts data of any size on an etcd with DEFAULT limits, written by dnsctl.
+# dnsctl uploads CHUNKED_NAMES names (over 1 MiB: stored chunked), then adds one name
+# per edit (`dnsctl add`, its blob cache warm) while 3 CoreDNS instances serve the key;
+# each edit is timed from dnsctl's exit until all 3 answer the new name. Then the same
+# edits with no instance running: what etcd sends to dnsctl alone. Bytes are etcd's own
+# gRPC counters (/metrics), the database size its mvcc gauges. Beside it, today's
+# layout: the same names as one plain key, on the etcd with the raised limit.
+if want chunked; then
+  if [ $BUILD = 1 ]; then
+    log "building dnsctl"
+    cargo build --release -q -p dnsctl || die "building dnsctl failed"
+  fi
+  DNSCTL="$ROOT/target/release/dnsctl"
+  [ -x "$DNSCTL" ] || die "no dnsctl at $DNSCTL"
+  ETCD_CH="http://127.0.0.1:$($BT freeport)"
+  start_etcd chunked "$ETCD_CH" "$($BT freeport)"; ETCD_CH_PID=$LAST_PID
+  gen_records "$CHUNKED_NAMES"
+  src="$REC_DIR/$CHUNKED_NAMES/hosts.txt"
+  mkdir -p "$WORK/dnsctl-home"
+  dnsctl() { HOME="$WORK/dnsctl-home" DNSCTL_CACHE_DIR="$WORK/dnsctl-cache" ETCDCTL_ENDPOINTS="$ETCD_CH" \
+    DNSCTL_HOSTS_KEY=/bench/chunked "$DNSCTL" "$@"; }
+  log "chunked: dnsctl upload of $CHUNKED_NAMES names to an etcd with default limits"
+  t0=$(date +%s.%N)
+  dnsctl upload "$src" >"$WORK/upload.out" 2>&1 || { cat "$WORK/upload.out" >&2; die "dnsctl upload failed"; }
+  t1=$(date +%s.%N)
+  dnsctl dump >"$WORK/dumped.txt" || die "dnsctl dump failed"
+  cmp -s "$src" "$WORK/dumped.txt" && exact=yes || exact=no
+  layout=$(dnsctl layout 2>&1 | head -1 | tr ' ' '_')
+  emit "section=chunked row=upload names=$CHUNKED_NAMES lines=$(wc -l <"$src") total_bytes=$(wc -c <"$src") upload_s=$(echo "$t1 - $t0" | bc) dump_exact=$exact layout=$layout keys=$(ETCDCTL_API=3 etcdctl --endpoints "$ETCD_CH" get --prefix /bench/chunked.chunks/ --keys-only | grep -c .)"
+  log "upload took $(echo "$t1 - $t0" | bc) s; dump exact: $exact"
+  # Warm the cache as an operator's second command would.
+  dnsctl dump >/dev/null
+  prop_instances chunked "$ETCD_CH" "chunked|/bench/chunked|"
+  line=$($BT prop -etcd "$ETCD_CH" -key /bench/chunked -dns "${PROP_ADDRS[chunked]}" -n "$CHUNKED_N" -label chunked \
+    -compact-every 0 -timeout 30s -cmd "env HOME=$WORK/dnsctl-home DNSCTL_CACHE_DIR=$WORK/dnsctl-cache ETCDCTL_ENDPOINTS=$ETCD_CH DNSCTL_HOSTS_KEY=/bench/chunked $DNSCTL add {name} {ip}")
+  emit "section=chunked row=edits etcd_limit=default key_kind=chunked names=$CHUNKED_NAMES $line"
+  log "$line"
+  for pid in "${PROP_PIDS[@]}"; do stop_pid "$pid"; done
+  line=$($BT prop -etcd "$ETCD_CH" -key /bench/chunked -dns "" -n 20 -label dnsctl-alone -compact-every 0 \
+    -cmd "env HOME=$WORK/dnsctl-home DNSCTL_CACHE_DIR=$WORK/dnsctl-cache ETCDCTL_ENDPOINTS=$ETCD_CH DNSCTL_HOSTS_KEY=/bench/chunked $DNSCTL add {name} {ip}")
+  emit "section=chunked row=dnsctl_alone etcd_limit=default names=$CHUNKED_NAMES $line"
+  log "$line"
+  # History that survives compaction: roll back to the uploaded version after etcd
+  # compacted everything.
+  first_rev=$(dnsctl -o json history | python3 -c 'import json,sys; h=json.load(sys.stdin); print(h[-1]["revision"] if isinstance(h, list) else h["entries"][-1]["revision"])')
+  now_rev=$(ETCDCTL_API=3 etcdctl --endpoints "$ETCD_CH" get /bench/chunked -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["header"]["revision"])')
+  ETCDCTL_API=3 etcdctl --endpoints "$ETCD_CH" compaction "$now_rev" >/dev/null
+  dnsctl rollback "$first_rev" -y >/dev/null 2>&1 && dnsctl dump >"$WORK/rolled.txt" && cmp -s "$src" "$WORK/rolled.txt" && rb=yes || rb=no
+  emit "section=chunked row=rollback_after_compaction works=$rb"
+  log "rollback after compaction: $rb"
+  stop_pid "$ETCD_CH_PID"
+  rm -rf "$WORK/etcd-chunked" "$WORK/dnsctl-cache"
+
+  log "today's layout: $CHUNKED_NAMES names as one plain key (raised limit)"
+  $BT put -etcd "$ETCD" -key /bench/plain-big -file "$src" >/dev/null
+  prop_instances plain "$ETCD" "plain|/bench/plain-big|"
+  prop_rows "$ETCD" etcd_limit=raised "plain|/bench/plain-big||$src|$CHUNKED_PLAIN_N|-compact-every 1 -timeout 60s|key_kind=plain names=$CHUNKED_NAMES"
+  for pid in "${PROP_PIDS[@]}"; do stop_pid "$pid"; done
 fi
 
 # ------------------------------------------------------------------ Go benchmark

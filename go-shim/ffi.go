@@ -120,6 +120,7 @@ type stats struct {
 	LastReloadUnixMs int64
 	InvalidLines     uint64
 	EtcdErrors       uint64
+	BadVersions      uint64
 	WatchConnected   bool
 	Ready            bool
 }
@@ -246,6 +247,7 @@ func (h *handle) stats() (stats, error) {
 		LastReloadUnixMs: int64(s.last_reload_unix_ms),
 		InvalidLines:     uint64(s.invalid_lines),
 		EtcdErrors:       uint64(s.etcd_errors),
+		BadVersions:      uint64(s.bad_versions),
 		WatchConnected:   bool(s.watch_connected),
 		Ready:            bool(s.ready),
 	}, nil

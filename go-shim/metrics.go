@@ -31,6 +31,7 @@ var (
 	descReloadTimestamp = desc("reload_timestamp_seconds", "Unix time of the last table published; 0 before the first.")
 	descInvalidLines    = desc("invalid_lines", "Lines skipped as invalid in the hosts data served.")
 	descEtcdErrors      = desc("etcd_errors_total", "etcd sessions that failed (connect, read or watch), each followed by a retry.")
+	descBadVersions     = desc("bad_versions_total", "Versions of the chunked layout not served because a chunk was missing or corrupt; the last good version stayed.")
 	descWatchConnected  = desc("watch_connected", "1 while the etcd watch is established, else 0.")
 
 	// One series per process, without the instance labels.
@@ -108,6 +109,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descReloadTimestamp
 	ch <- descInvalidLines
 	ch <- descEtcdErrors
+	ch <- descBadVersions
 	ch <- descWatchConnected
 	ch <- descBuildInfo
 }
@@ -155,6 +157,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descReloadTimestamp, prometheus.GaugeValue, float64(s.LastReloadUnixMs)/1000, l...)
 		ch <- prometheus.MustNewConstMetric(descInvalidLines, prometheus.GaugeValue, float64(s.InvalidLines), l...)
 		ch <- prometheus.MustNewConstMetric(descEtcdErrors, prometheus.CounterValue, float64(s.EtcdErrors), l...)
+		ch <- prometheus.MustNewConstMetric(descBadVersions, prometheus.CounterValue, float64(s.BadVersions), l...)
 		ch <- prometheus.MustNewConstMetric(descWatchConnected, prometheus.GaugeValue, connected, l...)
 	}
 }

@@ -146,6 +146,11 @@ typedef struct etcdhosts_stats {
    etcd sessions that failed (connect, read or watch), each followed by a retry.
    */
   uint64_t etcd_errors;
+  /*
+   Versions of the chunked layout not served because a chunk or an index was missing
+   or corrupt (the last good version stayed).
+   */
+  uint64_t bad_versions;
   bool watch_connected;
   /*
    The first full read, from etcd or the snapshot file, is done.

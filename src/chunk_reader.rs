@@ -28,6 +28,23 @@ pub(crate) struct ChunkReader {
     texts: Option<HashMap<Digest, Arc<[u8]>>>,
 }
 
+/// Why a version could not be read.
+#[derive(Debug)]
+pub(crate) enum ReadError {
+    /// etcd did not answer: nothing is known about the version.
+    Etcd(String),
+    /// The version names a blob that is missing or corrupt, or is unreadable itself.
+    BadVersion(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Etcd(e) | ReadError::BadVersion(e) => f.write_str(e),
+        }
+    }
+}
+
 /// A version, read: its chunks in order, and the texts of those the table needs.
 pub(crate) struct Version {
     chunks: Vec<Entry>,
@@ -66,11 +83,11 @@ impl ChunkReader {
         state: &State,
         manifest: &[u8],
         revision: i64,
-    ) -> Result<Version, String> {
+    ) -> Result<Version, ReadError> {
         let config = &state.config;
         let key = config.key.as_str();
         let manifest = Manifest::parse(manifest)
-            .map_err(|e| format!("the value of {key} at revision {revision}: {e}"))?;
+            .map_err(|e| ReadError::BadVersion(format!("{key} at revision {revision}: {e}")))?;
         let missing: Vec<Digest> = manifest
             .indexes
             .iter()
@@ -80,8 +97,9 @@ impl ChunkReader {
         let fetched = fetch(kv, key, &missing, revision, config.timeout()).await?;
         let mut indexes = HashMap::new();
         for (digest, blob) in missing.iter().zip(fetched) {
-            let entries = chunked::parse_index(&blob)
-                .map_err(|e| format!("{}: {e}", chunked::blob_key(key, digest)))?;
+            let entries = chunked::parse_index(&blob).map_err(|e| {
+                ReadError::BadVersion(format!("{}: {e}", chunked::blob_key(key, digest)))
+            })?;
             indexes.insert(*digest, Arc::new(entries));
         }
         let mut chunks = Vec::new();
@@ -145,7 +163,7 @@ async fn fetch(
     digests: &[Digest],
     revision: i64,
     limit: Duration,
-) -> Result<Vec<Vec<u8>>, String> {
+) -> Result<Vec<Vec<u8>>, ReadError> {
     let mut out: Vec<Option<Vec<u8>>> = vec![None; digests.len()];
     let mut tasks = JoinSet::new();
     let mut next = 0;
@@ -160,7 +178,8 @@ async fn fetch(
         let Some(joined) = tasks.join_next().await else {
             break;
         };
-        let (at, blob) = joined.map_err(|e| format!("a chunk read failed: {e}"))?;
+        let (at, blob) =
+            joined.map_err(|e| ReadError::Etcd(format!("a chunk read failed: {e}")))?;
         out[at] = Some(blob?);
     }
     Ok(out.into_iter().map(|b| b.unwrap_or_default()).collect())
@@ -172,7 +191,7 @@ async fn fetch_one(
     digest: Digest,
     revision: i64,
     limit: Duration,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, ReadError> {
     let mut get = async |options: Option<GetOptions>| {
         timeout(limit, kv.get(blob_key.as_str(), options))
             .await
@@ -185,18 +204,18 @@ async fn fetch_one(
         Err(e) if e.contains("compacted") => get(None).await,
         other => other,
     }
-    .map_err(|e| format!("reading {blob_key}: {e}"))?;
+    .map_err(|e| ReadError::Etcd(format!("reading {blob_key}: {e}")))?;
     if response.kvs().is_empty() {
         response = get(None)
             .await
-            .map_err(|e| format!("reading {blob_key}: {e}"))?;
+            .map_err(|e| ReadError::Etcd(format!("reading {blob_key}: {e}")))?;
     }
     let Some(found) = response.kvs().first() else {
-        return Err(format!(
+        return Err(ReadError::BadVersion(format!(
             "{blob_key}, named by the version at revision {revision}, is missing"
-        ));
+        )));
     };
     chunked::check_blob(&digest, found.value())
-        .map_err(|e| format!("{e} (key {blob_key}, revision {revision})"))?;
+        .map_err(|e| ReadError::BadVersion(format!("{e} (key {blob_key}, revision {revision})")))?;
     Ok(found.value().to_vec())
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use etcd_client::{Client, EventType, GetOptions, KvClient, WatchOptions};
 use tokio::time::timeout;
 
-use crate::chunk_reader::{ChunkReader, Version};
+use crate::chunk_reader::{ChunkReader, ReadError, Version};
 use crate::chunked;
 use crate::dataset::{Value, ValueChange};
 use crate::etcd_error::{explain, with_tls_verdict};
@@ -206,7 +206,14 @@ impl Session<'_> {
                         .reader
                         .as_ref()
                         .expect("the reader is back from publish");
-                    let version = reader.read(kv, self.state, &v, revision).await?;
+                    let version = match reader.read(kv, self.state, &v, revision).await {
+                        Ok(version) => version,
+                        Err(ReadError::BadVersion(e)) => {
+                            self.state.count_bad_version();
+                            return Err(format!("not serving the new version: {e}"));
+                        }
+                        Err(ReadError::Etcd(e)) => return Err(e),
+                    };
                     Some(NewValue::Chunked(version))
                 }
                 other => other.map(NewValue::Text),

@@ -146,6 +146,9 @@ pub struct etcdhosts_stats {
     pub invalid_lines: u64,
     /// etcd sessions that failed (connect, read or watch), each followed by a retry.
     pub etcd_errors: u64,
+    /// Versions of the chunked layout not served because a chunk or an index was missing
+    /// or corrupt (the last good version stayed).
+    pub bad_versions: u64,
     pub watch_connected: bool,
     /// The first full read, from etcd or the snapshot file, is done.
     pub ready: bool,
@@ -358,6 +361,7 @@ pub unsafe extern "C" fn etcdhosts_get_stats(
             last_reload_unix_ms: s.last_reload_unix_ms,
             invalid_lines: s.invalid_lines,
             etcd_errors: s.etcd_errors,
+            bad_versions: s.bad_versions,
             watch_connected: s.watch_connected,
             ready: s.ready,
         }

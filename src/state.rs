@@ -27,6 +27,8 @@ pub struct Stats {
     /// Skipped lines in the data being served.
     pub invalid_lines: u64,
     pub etcd_errors: u64,
+    /// Versions of the chunked layout not served: a chunk missing or corrupt.
+    pub bad_versions: u64,
     pub watch_connected: bool,
     /// The first full read (from etcd, or from the snapshot) is done.
     pub ready: bool,
@@ -41,6 +43,7 @@ pub(crate) struct State {
     reloads: AtomicU64,
     last_reload_unix_ms: AtomicI64,
     etcd_errors: AtomicU64,
+    bad_versions: AtomicU64,
     watch_connected: AtomicBool,
     ready: AtomicBool,
     /// Bumped when what the status key reports changes (a publish, the watch going up or
@@ -62,6 +65,7 @@ impl State {
             reloads: AtomicU64::new(0),
             last_reload_unix_ms: AtomicI64::new(0),
             etcd_errors: AtomicU64::new(0),
+            bad_versions: AtomicU64::new(0),
             watch_connected: AtomicBool::new(false),
             ready: AtomicBool::new(false),
             changed: watch::Sender::new(()),
@@ -147,6 +151,10 @@ impl State {
         self.etcd_errors.fetch_add(1, Ordering::Relaxed);
     }
 
+    pub(crate) fn count_bad_version(&self) {
+        self.bad_versions.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn set_watch_connected(&self, connected: bool) {
         if self.watch_connected.swap(connected, Ordering::Relaxed) != connected {
             self.changed.send_replace(());
@@ -162,6 +170,7 @@ impl State {
             last_reload_unix_ms: self.last_reload_unix_ms.load(Ordering::Relaxed),
             invalid_lines: table.invalid_lines() as u64,
             etcd_errors: self.etcd_errors.load(Ordering::Relaxed),
+            bad_versions: self.bad_versions.load(Ordering::Relaxed),
             watch_connected: self.watch_connected.load(Ordering::Relaxed),
             ready: self.ready.load(Ordering::Acquire),
         }

@@ -151,10 +151,10 @@ fn a_missing_or_corrupt_chunk_keeps_the_last_good_version() {
             etcd.put(&chunked::blob_key(KEY, digest), blob.to_vec());
         }
     }
-    let errors = engine.stats().etcd_errors;
+    let errors = engine.stats().bad_versions;
     let rev2 = etcd.put(KEY, stored.manifest.render(KEY));
     wait_for("the missing chunk counted", DEADLINE, || {
-        engine.stats().etcd_errors > errors
+        engine.stats().bad_versions > errors
     });
     let stats = engine.stats();
     assert_eq!(stats.revision, rev1, "the last good version stays");
@@ -162,13 +162,13 @@ fn a_missing_or_corrupt_chunk_keeps_the_last_good_version() {
     assert!(a(&engine, "changed2500.example.org.").is_empty());
 
     // Corrupt: the chunk's key holds other bytes.
-    let errors = engine.stats().etcd_errors;
+    let errors = engine.stats().bad_versions;
     etcd.put(
         &chunked::blob_key(KEY, chunk),
         b"10.6.6.6 evil.example.org\n".to_vec(),
     );
     wait_for("the corrupt chunk counted", DEADLINE, || {
-        engine.stats().etcd_errors > errors
+        engine.stats().bad_versions > errors
     });
     assert_eq!(engine.stats().revision, rev1);
     assert!(a(&engine, "evil.example.org.").is_empty());

@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -360,6 +361,8 @@ func prop(args []string) error {
 	timeout := fs.Duration("timeout", 10*time.Second, "give up on one put after this")
 	compactEvery := fs.Int("compact-every", 10, "compact etcd history every N puts (0: never)")
 	label := fs.String("label", "prop", "label of the result line")
+	cmdLine := fs.String("cmd", "", "write each edit with this command instead of a put of base+probe "+
+		"(split on spaces; {name} and {ip} are replaced; each edit adds a new name); timed from its exit")
 	fs.Parse(args)
 	if err := loopbackOnly(*ep); err != nil {
 		return err
@@ -371,7 +374,10 @@ func prop(args []string) error {
 			return err
 		}
 	}
-	addrs := strings.Split(*servers, ",")
+	var addrs []string
+	if *servers != "" {
+		addrs = strings.Split(*servers, ",")
+	}
 	for _, a := range addrs {
 		if err := loopbackOnly(a); err != nil {
 			return err
@@ -397,12 +403,27 @@ func prop(args []string) error {
 	m0, merr0 := etcdMetrics(*ep)
 	start := time.Now()
 	for i := 1; i <= *n && time.Since(start) < 20*time.Minute; i++ {
-		value, ip := probeValue(base, *name, 1000+i)
-		body := preparePut(*key, value)
+		probe := *name
+		var ip string
+		var rev int64
 		t0 := time.Now()
-		rev, err := etcdPutPrepared(*ep, body)
-		if err != nil {
-			return err
+		if *cmdLine != "" {
+			probe = fmt.Sprintf("p%d-%s", i, *name)
+			ip = fmt.Sprintf("10.254.%d.%d", (i>>8)&255, i&255)
+			fields := strings.Fields(strings.NewReplacer("{name}", probe, "{ip}", ip).Replace(*cmdLine))
+			out, err := exec.Command(fields[0], fields[1:]...).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%s: %v: %s", *cmdLine, err, out)
+			}
+		} else {
+			var value []byte
+			value, ip = probeValue(base, *name, 1000+i)
+			body := preparePut(*key, value)
+			t0 = time.Now()
+			var err error
+			if rev, err = etcdPutPrepared(*ep, body); err != nil {
+				return err
+			}
 		}
 		ack := time.Now()
 		puts = append(puts, ack.Sub(t0))
@@ -413,7 +434,7 @@ func prop(args []string) error {
 			go func(k int) {
 				defer wg.Done()
 				for {
-					if answers(clients[k], conns[k], *name, ip) {
+					if answers(clients[k], conns[k], probe, ip) {
 						got[k] = time.Since(ack)
 						return
 					}
@@ -438,7 +459,7 @@ func prop(args []string) error {
 			}
 		}
 		props = append(props, worst)
-		if *compactEvery > 0 && i%*compactEvery == 0 {
+		if *compactEvery > 0 && i%*compactEvery == 0 && rev > 0 {
 			if err := etcdCompact(*ep, rev); err != nil {
 				return err
 			}
@@ -460,7 +481,9 @@ func prop(args []string) error {
 	}
 	sent := perEdit(metricSentBytes)
 	fmt.Printf(" instances=%d sent_bytes_per_edit=%.0f sent_bytes_per_instance=%.0f watch_msgs_per_edit=%.2f",
-		len(addrs), sent, sent/float64(len(addrs)), perEdit(metricWatchMsgs))
+		len(addrs), sent, sent/float64(max(len(addrs), 1)), perEdit(metricWatchMsgs))
+	fmt.Printf(" received_bytes_per_edit=%.0f db_bytes_before=%.0f db_bytes_after=%.0f db_in_use_before=%.0f db_in_use_after=%.0f",
+		perEdit(metricReceivedBytes), m0[metricDBSize], m1[metricDBSize], m0[metricDBInUse], m1[metricDBInUse])
 	for k := range addrs {
 		fmt.Printf(" s%d_p50_ms=%s s%d_max_ms=%s", k+1, ms(perServer[k].pct(50)), k+1, ms(perServer[k].pct(100)))
 	}
@@ -469,8 +492,11 @@ func prop(args []string) error {
 }
 
 const (
-	metricSentBytes = "etcd_network_client_grpc_sent_bytes_total"
-	metricWatchMsgs = `grpc_server_msg_sent_total{grpc_method="Watch",grpc_service="etcdserverpb.Watch",grpc_type="bidi_stream"}`
+	metricSentBytes     = "etcd_network_client_grpc_sent_bytes_total"
+	metricWatchMsgs     = `grpc_server_msg_sent_total{grpc_method="Watch",grpc_service="etcdserverpb.Watch",grpc_type="bidi_stream"}`
+	metricReceivedBytes = "etcd_network_client_grpc_received_bytes_total"
+	metricDBSize        = "etcd_mvcc_db_total_size_in_bytes"
+	metricDBInUse       = "etcd_mvcc_db_total_size_in_use_in_bytes"
 )
 
 // etcdMetrics reads the counters prop reports from etcd's /metrics (Prometheus text
@@ -489,7 +515,7 @@ func etcdMetrics(endpoint string) (map[string]float64, error) {
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		for _, k := range []string{metricSentBytes, metricWatchMsgs} {
+		for _, k := range []string{metricSentBytes, metricWatchMsgs, metricReceivedBytes, metricDBSize, metricDBInUse} {
 			if strings.HasPrefix(line, k+" ") {
 				if v, err := strconv.ParseFloat(strings.TrimSpace(line[len(k):]), 64); err == nil {
 					out[k] = v
