@@ -352,6 +352,54 @@ def main():
                 targets.append((f"propagation max <= {maxl} ms ({r['label']})", f"{r['max_ms']} ms (p99 {r['p99_ms']} ms)", float(r["max_ms"]) <= maxl and r["timeouts"] == "0"))
         p("")
 
+    # ---------------------------------------------------------------- chunked layout
+    ch = {r.get("row"): r for r in rows if r.get("section") == "chunked"}
+    if "edits" in ch:
+        up, ed, alone = ch.get("upload", {}), ch["edits"], ch.get("dnsctl_alone", {})
+        plain = next((r for r in pr if r.get("label") == "plain"), None)
+        names = int(ed["names"])
+
+        def fv(d, k):
+            v = flt(d or {}, k)
+            return float("nan") if v is None else v
+
+        p("### 2b. Chunked layout: any size on a stock etcd")
+        p("")
+        p(f"{names:,} names ({int(up.get('lines', 0)):,} lines, {int(up.get('total_bytes', 0)) / 1e6:.1f} MB) on an etcd with")
+        p("every limit at its default, written by `dnsctl`: `upload` of the file (stored chunked, as")
+        p("it is over 1 MiB), then one `dnsctl add NAME IP` per edit (its blob cache warm) while 3")
+        p("CoreDNS instances serve the key. Each edit is timed from dnsctl's exit until every")
+        p("instance answers the new name (polled every 0.25 ms). Bytes are etcd's own gRPC counters")
+        p("(`etcd_network_client_grpc_received_bytes_total`, `..._sent_bytes_total`) over the edits,")
+        p("per edit; what etcd sends dnsctl alone is measured by the same edits with no instance")
+        p("running, and each instance's share is the rest divided by 3. The database growth is")
+        p("`etcd_mvcc_db_total_size_in_bytes` after the edits minus before (no compaction, no")
+        p("defragmentation). *Today's layout*: the same names as one plain key, which only the")
+        p("etcd with the raised limit takes; each edit puts the whole file.")
+        p("")
+        sent_all, sent_alone = fv(ed, "sent_bytes_per_edit"), fv(alone, "sent_bytes_per_edit")
+        per_instance = (sent_all - sent_alone) / 3
+        growth = fv(ed, "db_bytes_after") - fv(ed, "db_bytes_before")
+        p("| measure | chunked layout, default etcd | one plain key, raised limit |")
+        p("|---|---|---|")
+        p(f"| `dnsctl upload` of {names:,} names | {float(up.get('upload_s', 'nan')):.1f} s ({up.get('keys')} blob keys; `dump` byte for byte: {up.get('dump_exact')}) | refused by a default etcd |")
+        p(f"| one `dnsctl add`: bytes etcd receives | {fbytes(fv(alone, 'received_bytes_per_edit'))} | {fbytes(int(plain['value_bytes'])) if plain else 'the whole file'} |")
+        p(f"| bytes etcd sends that `dnsctl add` (cache warm) | {fbytes(sent_alone)} | the whole file |")
+        p(f"| bytes etcd sends each instance per edit | {fbytes(per_instance)} | {fbytes(fv(plain, 'sent_bytes_per_instance')) if plain else ''} |")
+        p(f"| visible on 3 instances: p50 / p99 / max ms ({ed['puts']} edits) | {ed['p50_ms']} / {ed['p99_ms']} / {ed['max_ms']} | "
+          + (f"{plain['p50_ms']} / {plain['p99_ms']} / {plain['max_ms']} ({plain['puts']} puts, from the put's ack)" if plain else "") + " |")
+        p(f"| `dnsctl add` run time p50 / p99 ms | {ed['put_ack_p50_ms']} / {ed['put_ack_p99_ms']} | |")
+        p(f"| etcd DB growth over {ed['puts']} edits | {fbytes(growth)} | |")
+        p(f"| rollback after etcd compacted | {'works' if ch.get('rollback_after_compaction', {}).get('works') == 'yes' else 'FAILED'} | impossible (MVCC history gone) |")
+        p(f"| load average | {ed['load']} | {plain['load'] if plain else ''} |")
+        p("")
+        targets.append(("chunked: `dnsctl upload` of 1M names <= 30 s", f"{float(up.get('upload_s', 'nan')):.1f} s", float(up.get("upload_s", "inf")) <= 30))
+        targets.append(("chunked: bytes etcd receives per one-line add <= 64 KiB", fbytes(fv(alone, "received_bytes_per_edit")), fv(alone, "received_bytes_per_edit") <= 65536))
+        targets.append(("chunked: bytes etcd sends dnsctl per add (warm) <= 64 KiB", fbytes(sent_alone), sent_alone <= 65536))
+        targets.append(("chunked: bytes etcd sends each instance per add <= 64 KiB", fbytes(per_instance), per_instance <= 65536))
+        targets.append(("chunked: visible on 3 instances p99 <= 50 ms", f"{ed['p99_ms']} ms", float(ed["p99_ms"]) <= 50 and ed["timeouts"] == "0"))
+        targets.append((f"chunked: etcd DB growth over {ed['puts']} edits <= 20 MiB", fbytes(growth), growth <= 20 * 1048576))
+
     # ---------------------------------------------------------------- reload
     rl = [r for r in rows if r.get("section") == "reload"]
     if rl:

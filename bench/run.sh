@@ -636,7 +636,7 @@ if want chunked; then
   log "today's layout: $CHUNKED_NAMES names as one plain key (raised limit)"
   $BT put -etcd "$ETCD" -key /bench/plain-big -file "$src" >/dev/null
   prop_instances plain "$ETCD" "plain|/bench/plain-big|"
-  prop_rows "$ETCD" etcd_limit=raised "plain|/bench/plain-big||$src|$CHUNKED_PLAIN_N|-compact-every 1 -timeout 60s|key_kind=plain names=$CHUNKED_NAMES"
+  prop_rows "$ETCD" etcd_limit=raised "plain|/bench/plain-big||$src|$CHUNKED_PLAIN_N|-compact-every 1 -timeout 60s|key_kind=plain names=$CHUNKED_NAMES lines=$(wc -l <"$src") total_bytes=$(wc -c <"$src")"
   for pid in "${PROP_PIDS[@]}"; do stop_pid "$pid"; done
 fi
 
