@@ -391,6 +391,12 @@ def main():
         p(f"| `dnsctl add` run time p50 / p99 ms | {ed['put_ack_p50_ms']} / {ed['put_ack_p99_ms']} | |")
         p(f"| etcd DB growth over {ed['puts']} edits | {fbytes(growth)} | |")
         p(f"| rollback after etcd compacted | {'works' if ch.get('rollback_after_compaction', {}).get('works') == 'yes' else 'FAILED'} | impossible (MVCC history gone) |")
+        mem = ch.get("memory")
+        if mem:
+            steady, peak = fv(mem, "steady_kb") * 1024, fv(mem, "hwm_kb") * 1024
+            p(f"| one instance's RSS, and per record ({int(mem['records']):,} records) | {fbytes(steady)}, {steady / int(mem['records']):.0f} B | |")
+            p(f"| its peak over one more edit (VmHWM reset before) / steady | {fbytes(peak)}, {peak / steady:.2f}x | |")
+            targets.append(("chunked: peak / steady RSS over a one-line edit <= 1.3", f"{peak / steady:.2f}x", peak / steady <= 1.3))
         p(f"| load average | {ed['load']} | {plain['load'] if plain else ''} |")
         p("")
         targets.append(("chunked: `dnsctl upload` of 1M names <= 30 s", f"{float(up.get('upload_s', 'nan')):.1f} s", float(up.get("upload_s", "inf")) <= 30))

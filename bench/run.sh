@@ -617,6 +617,17 @@ if want chunked; then
     -compact-every 0 -timeout 30s -cmd "env HOME=$WORK/dnsctl-home DNSCTL_CACHE_DIR=$WORK/dnsctl-cache ETCDCTL_ENDPOINTS=$ETCD_CH DNSCTL_HOSTS_KEY=/bench/chunked $DNSCTL add {name} {ip}")
   emit "section=chunked row=edits etcd_limit=default key_kind=chunked names=$CHUNKED_NAMES $line"
   log "$line"
+  # Memory of one instance: steady, and the peak (VmHWM, reset first) over one more edit.
+  mpid=${PROP_PIDS[0]}
+  sleep 1
+  echo 5 >"/proc/$mpid/clear_refs" 2>/dev/null || true
+  steady=$(rss_kb "$mpid")
+  dnsctl add probe-mem.bench.example.com 10.253.9.9 >/dev/null
+  first_port=${PROP_ADDRS[chunked]%%,*}
+  took=$($BT wait -dns "$first_port" -name probe-mem.bench.example.com -ip 10.253.9.9 -timeout 60s -poll 5ms 2>/dev/null || echo timeout)
+  records=$(sed -n 's|.*plugin/etcdhosts: serving \([0-9]*\) records .*|\1|p' "$WORK/chunked-1/log" | tail -1)
+  emit "section=chunked row=memory names=$CHUNKED_NAMES records=$records steady_kb=$steady hwm_kb=$(hwm_kb "$mpid") after_kb=$(rss_kb "$mpid") edit_ms=$took"
+  log "chunked memory: steady $steady kB, peak $(hwm_kb "$mpid") kB over one edit ($took ms)"
   for pid in "${PROP_PIDS[@]}"; do stop_pid "$pid"; done
   line=$($BT prop -etcd "$ETCD_CH" -key /bench/chunked -dns "" -n 20 -label dnsctl-alone -compact-every 0 \
     -cmd "env HOME=$WORK/dnsctl-home DNSCTL_CACHE_DIR=$WORK/dnsctl-cache ETCDCTL_ENDPOINTS=$ETCD_CH DNSCTL_HOSTS_KEY=/bench/chunked $DNSCTL add {name} {ip}")
