@@ -28,27 +28,16 @@ pub(crate) fn build(
     let mut addrs: Vec<Vec<(IpAddr, Src, u64)>> = vec![Vec::new(); SHARDS];
     let mut footprints = Vec::with_capacity(sources.len());
     for &(src, records) in sources {
-        let (mut name_shards, mut rev_shards) = (Vec::new(), Vec::new());
         for (addr, name) in records.iter() {
             let hash = hasher.hash_one(name);
-            let shard = shard_of(hash);
-            names[shard].push((name, src, addr));
-            name_shards.push(shard as u16);
+            names[shard_of(hash)].push((name, src, addr));
             // Wildcards name no single host, so they make no PTR.
             if reverse && name.first() != Some(&b'*') {
                 let shard = shard_of(addr_hash(hasher, &addr));
                 addrs[shard].push((addr, src, hash));
-                rev_shards.push(shard as u16);
             }
         }
-        name_shards.sort_unstable();
-        name_shards.dedup();
-        rev_shards.sort_unstable();
-        rev_shards.dedup();
-        footprints.push(Footprint {
-            names: name_shards.into(),
-            reverse: rev_shards.into(),
-        });
+        footprints.push(Footprint::of(hasher, records, reverse));
     }
     for shard in &mut names {
         shard.sort_by(|a, b| a.0.cmp(b.0));

@@ -227,53 +227,6 @@ impl NameShard {
         names
     }
 
-    /// A digest of the addresses source `src` gives the names here (see [`digest`]), read
-    /// from the blocks without decoding the shard.
-    pub(crate) fn digest_of(&self, hasher: &foldhash::fast::RandomState, src: Src) -> u64 {
-        let mut sum = 0u64;
-        let mut mine: Vec<IpAddr> = Vec::new();
-        let mut offset = 0;
-        while offset < self.blocks.len() {
-            let (block, next) = Block::at(&self.blocks, offset);
-            offset = next;
-            mine.clear();
-            if block.flags & MULTI != 0 {
-                let entry = &self.multi[block.name];
-                mine.extend(
-                    entry
-                        .v4
-                        .iter()
-                        .filter(|c| c.0 == src)
-                        .map(|c| IpAddr::from(c.1)),
-                );
-                mine.extend(
-                    entry
-                        .v6
-                        .iter()
-                        .filter(|c| c.0 == src)
-                        .map(|c| IpAddr::from(c.1)),
-                );
-            } else {
-                let v4 = block.v4.chunks_exact(4).zip(block.v4_src.chunks_exact(4));
-                for (a, s) in v4 {
-                    if u32_at(s, 0) == src {
-                        mine.push(IpAddr::from(<[u8; 4]>::try_from(a).unwrap()));
-                    }
-                }
-                let v6 = block.v6.chunks_exact(16).zip(block.v6_src.chunks_exact(4));
-                for (a, s) in v6 {
-                    if u32_at(s, 0) == src {
-                        mine.push(IpAddr::from(<[u8; 16]>::try_from(a).unwrap()));
-                    }
-                }
-            }
-            if !mine.is_empty() {
-                sum = sum.wrapping_add(digest(hasher, block.name, &mine));
-            }
-        }
-        sum
-    }
-
     /// Encodes the names that exist (records, a zone apex, or children).
     pub(crate) fn encode(names: &Names, hasher: &foldhash::fast::RandomState) -> NameShard {
         let mut writer = NameWriter::new(hasher);
@@ -457,28 +410,6 @@ impl RevShard {
             reverse.insert(run.addr, entry);
         }
         reverse
-    }
-
-    /// A digest of the names source `src` gives the addresses here (see [`digest`]).
-    pub(crate) fn digest_of(&self, hasher: &foldhash::fast::RandomState, src: Src) -> u64 {
-        let mut sum = 0u64;
-        let mut mine: Vec<u64> = Vec::new();
-        let mut offset = 0;
-        while offset < self.runs.len() {
-            let (run, next) = Run::at(&self.runs, offset);
-            offset = next;
-            mine.clear();
-            if run.flags & MULTI != 0 {
-                let names = self.multi[&run.addr].iter();
-                mine.extend(names.filter(|(s, _)| *s == src).map(|(_, n)| *n));
-            } else {
-                mine.extend(run.names().filter(|(s, _)| *s == src).map(|(_, n)| n));
-            }
-            if !mine.is_empty() {
-                sum = sum.wrapping_add(digest(hasher, run.addr, &mine));
-            }
-        }
-        sum
     }
 
     pub(crate) fn encode(reverse: &Reverse, hasher: &foldhash::fast::RandomState) -> RevShard {

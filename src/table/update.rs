@@ -36,11 +36,39 @@ impl Records {
     }
 }
 
-/// The shards a source wrote to: where to look when it goes away.
+/// The shards a source wrote to (where to look when it goes away), each with the digest
+/// of the source's records there (see [`digest`]): a new version of the source is compared
+/// with the old one shard by shard without reading the shards.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Footprint {
     pub(crate) names: Box<[u16]>,
     pub(crate) reverse: Box<[u16]>,
+    name_digests: Box<[u64]>,
+    reverse_digests: Box<[u64]>,
+}
+
+impl Footprint {
+    /// The footprint of `records` from one source.
+    pub(crate) fn of(
+        hasher: &foldhash::fast::RandomState,
+        records: &Records,
+        reverse: bool,
+    ) -> Self {
+        ByShard::new(hasher, records, reverse).footprint(hasher)
+    }
+
+    /// The digest of the source's records in name shard `shard` (0: none there).
+    fn name_digest(&self, shard: u16) -> u64 {
+        self.names
+            .binary_search(&shard)
+            .map_or(0, |i| self.name_digests[i])
+    }
+
+    fn reverse_digest(&self, shard: u16) -> u64 {
+        self.reverse
+            .binary_search(&shard)
+            .map_or(0, |i| self.reverse_digests[i])
+    }
 }
 
 /// The shards a change made, by shard number: name shards, then reverse shards.
@@ -170,7 +198,7 @@ impl<'t> Update<'t> {
         for (addr, name_hash) in by_shard.reverse.values().flatten() {
             self.add_reverse(src, *addr, *name_hash);
         }
-        by_shard.footprint()
+        by_shard.footprint(&self.table.hasher)
     }
 
     /// Puts the records of a new version of source `src` in place of the old one's, which
@@ -185,19 +213,14 @@ impl<'t> Update<'t> {
         reverse: bool,
     ) -> Footprint {
         let by_shard = ByShard::new(&self.table.hasher, records, reverse);
-        let table = self.table;
+        let footprint = by_shard.footprint(&self.table.hasher);
         let mut shards: BTreeSet<u16> = old.names.iter().copied().collect();
         shards.extend(by_shard.names.keys());
         for shard in shards {
             let new = by_shard.names.get(&shard).map_or(&[][..], Vec::as_slice);
             let i = shard as usize;
-            let hasher = &table.hasher;
-            let same = || {
-                let new = v4_first(grouped(new));
-                let sum = new.iter().map(|(k, v)| digest(hasher, k, v));
-                table.names[i].digest_of(hasher, src) == sum.fold(0, u64::wrapping_add)
-            };
-            if self.names[i].is_none() && same() {
+            let same = old.name_digest(shard) == footprint.name_digest(shard);
+            if self.names[i].is_none() && same {
                 continue;
             }
             self.remove_names(i, &[src]);
@@ -210,13 +233,8 @@ impl<'t> Update<'t> {
         for shard in shards {
             let new = by_shard.reverse.get(&shard).map_or(&[][..], Vec::as_slice);
             let i = shard as usize;
-            let hasher = &table.hasher;
-            let same = || {
-                let new = grouped(new);
-                let sum = new.iter().map(|(k, v)| digest(hasher, k, v));
-                table.reverse[i].digest_of(hasher, src) == sum.fold(0, u64::wrapping_add)
-            };
-            if self.reverse[i].is_none() && same() {
+            let same = old.reverse_digest(shard) == footprint.reverse_digest(shard);
+            if self.reverse[i].is_none() && same {
                 continue;
             }
             self.remove_reverse(i, &[src]);
@@ -224,7 +242,7 @@ impl<'t> Update<'t> {
                 self.add_reverse(src, *addr, *name_hash);
             }
         }
-        by_shard.footprint()
+        footprint
     }
 
     /// Counts the names that appeared or disappeared in their parents, and encodes the new
@@ -311,10 +329,23 @@ impl<'r> ByShard<'r> {
         by_shard
     }
 
-    fn footprint(&self) -> Footprint {
+    /// The shards, with the digest of the records in each: a name's addresses as a shard
+    /// holds them (grouped, IPv4 first), an address's name hashes.
+    fn footprint(&self, hasher: &foldhash::fast::RandomState) -> Footprint {
+        let sum = |digests: &mut dyn Iterator<Item = u64>| digests.fold(0, u64::wrapping_add);
         Footprint {
             names: self.names.keys().copied().collect(),
             reverse: self.reverse.keys().copied().collect(),
+            name_digests: (self.names.values())
+                .map(|pairs| {
+                    sum(&mut v4_first(grouped(pairs))
+                        .iter()
+                        .map(|(k, v)| digest(hasher, k, v)))
+                })
+                .collect(),
+            reverse_digests: (self.reverse.values())
+                .map(|pairs| sum(&mut grouped(pairs).iter().map(|(k, v)| digest(hasher, k, v))))
+                .collect(),
         }
     }
 }
