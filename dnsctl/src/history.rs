@@ -117,7 +117,11 @@ pub async fn entries(ctx: &Ctx, limit: Option<usize>) -> Result<(Vec<Entry>, &'s
     let target = &ctx.target;
     let mut state = ctx.store.read(target, None).await?;
     if state.layout.is_chunked() {
-        return version_entries(ctx, limit).await;
+        let (entries, ends) = version_entries(ctx, limit).await?;
+        // A manifest written by another tool has no version records: walk etcd's history.
+        if !entries.is_empty() {
+            return Ok((entries, ends));
+        }
     }
     let mut entries = Vec::new();
     let ends = loop {

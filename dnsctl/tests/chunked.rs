@@ -333,6 +333,16 @@ fn history_and_rollback_outlive_compaction() {
     assert_eq!(commands, ["upload", "upload", "layout"], "{history}");
     assert_eq!(entries[0]["lines"], 2002);
     let revision = |i: usize| entries[i]["revision"].as_i64().unwrap().to_string();
+    let text = env.run(&["history"]).ok().stdout;
+    assert!(text.contains("LINES"), "{text}");
+    assert!(
+        text.contains(&format!("{}       2002  ", revision(0))),
+        "{text}"
+    );
+    assert!(
+        text.contains("the oldest version kept is revision"),
+        "{text}"
+    );
     // etcd no longer holds these revisions: the version records do.
     assert_eq!(
         env.run(&["dump", "--rev", &revision(1)])
