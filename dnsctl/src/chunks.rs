@@ -174,8 +174,9 @@ async fn fetch(
 ) -> Result<HashMap<Digest, Vec<u8>>> {
     let mut got = HashMap::new();
     let mut missing = Vec::new();
+    let mut seen = HashSet::new();
     for &(digest, size) in wanted {
-        if got.contains_key(&digest) || missing.iter().any(|&(d, _)| d == digest) {
+        if !seen.insert(digest) {
             continue;
         }
         match cache::get(&digest) {
@@ -402,7 +403,7 @@ pub async fn read_version(store: &Store, key: &str, rev: i64) -> Result<Option<S
 
 /// The local cache of blobs: one file per digest, named by it, checked when read.
 pub mod cache {
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
     use etcdhosts::chunked::{check_blob, Digest};
@@ -422,30 +423,14 @@ pub mod cache {
 
     /// The blob if the cache holds it intact (a damaged file is as good as none).
     pub fn get(digest: &Digest) -> Option<Vec<u8>> {
-        let blob = std::fs::read(dir()?.join(digest.to_string())).ok()?;
-        check_blob(digest, &blob).is_ok().then_some(blob)
+        get_in(&dir()?, digest)
     }
 
-    /// Keeps a blob already checked against its digest. Written to a temporary file and
-    /// renamed, so a reader sees the whole blob or none. Failing costs only speed.
+    /// Keeps a blob already checked against its digest. Failing costs only speed.
     pub fn put(digest: &Digest, blob: &[u8]) {
         static WARNED: AtomicBool = AtomicBool::new(false);
-        static TEMP: AtomicU64 = AtomicU64::new(0);
         let Some(dir) = dir() else { return };
-        let path = dir.join(digest.to_string());
-        if get(digest).is_some() {
-            return;
-        }
-        let tmp = dir.join(format!(
-            ".{digest}.{}.{}",
-            std::process::id(),
-            TEMP.fetch_add(1, Ordering::Relaxed)
-        ));
-        let written = std::fs::create_dir_all(&dir)
-            .and_then(|()| std::fs::write(&tmp, blob))
-            .and_then(|()| std::fs::rename(&tmp, &path));
-        if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
+        if let Err(e) = put_in(&dir, digest, blob) {
             if !WARNED.swap(true, Ordering::Relaxed) {
                 eprintln!(
                     "dnsctl: warning: cannot write the chunk cache {}: {e} (set \
@@ -453,6 +438,57 @@ pub mod cache {
                     dir.display()
                 );
             }
+        }
+    }
+
+    pub fn get_in(dir: &Path, digest: &Digest) -> Option<Vec<u8>> {
+        let blob = std::fs::read(dir.join(digest.to_string())).ok()?;
+        check_blob(digest, &blob).is_ok().then_some(blob)
+    }
+
+    /// Written to a temporary file and renamed, so a reader sees the whole blob or none;
+    /// an intact copy is left as it is.
+    pub fn put_in(dir: &Path, digest: &Digest, blob: &[u8]) -> std::io::Result<()> {
+        static TEMP: AtomicU64 = AtomicU64::new(0);
+        if get_in(dir, digest).is_some() {
+            return Ok(());
+        }
+        let tmp = dir.join(format!(
+            ".{digest}.{}.{}",
+            std::process::id(),
+            TEMP.fetch_add(1, Ordering::Relaxed)
+        ));
+        let written = std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&tmp, blob))
+            .and_then(|()| std::fs::rename(&tmp, dir.join(digest.to_string())));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn blobs_are_kept_whole_and_a_damaged_one_is_not_read() {
+            let dir = tempfile::tempdir().unwrap();
+            let blobs = dir.path().join("blobs");
+            let (a, b) = (b"10.0.0.1 a\n".as_slice(), b"10.0.0.2 b\n".as_slice());
+            let (da, db) = (Digest::of(a), Digest::of(b));
+            assert_eq!(get_in(&blobs, &da), None);
+            put_in(&blobs, &da, a).unwrap();
+            assert_eq!(get_in(&blobs, &da).as_deref(), Some(a));
+            std::fs::write(blobs.join(db.to_string()), a).unwrap();
+            assert_eq!(get_in(&blobs, &db), None, "content that is not its name's");
+            put_in(&blobs, &db, b).unwrap();
+            assert_eq!(get_in(&blobs, &db).as_deref(), Some(b), "written again");
+            let names: Vec<_> = std::fs::read_dir(&blobs).unwrap().collect();
+            assert_eq!(names.len(), 2, "no temporary file is left");
+            let unwritable = dir.path().join("file");
+            std::fs::write(&unwritable, b"").unwrap();
+            assert!(put_in(&unwritable, &da, a).is_err());
         }
     }
 }

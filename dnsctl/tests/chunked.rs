@@ -514,4 +514,19 @@ fn a_damaged_cache_file_is_fetched_again() {
         chunked::check_blob(&digest, &std::fs::read(victim).unwrap()).is_ok(),
         "the damaged file was written again"
     );
+
+    // A cache that cannot be written costs speed, not the answer: one warning.
+    let not_a_dir = env.file("not-a-dir", b"");
+    let out = env
+        .command_with_cache(&not_a_dir, &["dump"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, text);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("cannot write the chunk cache").count(),
+        1,
+        "{stderr}"
+    );
 }
