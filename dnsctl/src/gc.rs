@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::chunks::{self, Version, TXN_OPS};
 use crate::error::{fail, Code, Failure, Result};
+use crate::output::n_of;
 use crate::store::{human_bytes, Layout, Store};
 use crate::Opts;
 
@@ -133,12 +134,12 @@ pub async fn run(opts: Opts, retention: Retention) -> Result<()> {
         "removed"
     };
     ctx.out.print(&format!(
-        "{key}: {verb} {} version records and {} blobs ({}); kept {} versions and {} blobs\n",
-        report.versions_removed,
-        report.blobs_removed,
+        "{key}: {verb} {} and {} ({}); kept {} and {}\n",
+        n_of(report.versions_removed, "version record"),
+        n_of(report.blobs_removed, "blob"),
         human_bytes(report.bytes_removed),
-        report.versions_kept,
-        report.blobs_kept
+        n_of(report.versions_kept, "version"),
+        n_of(report.blobs_kept, "blob")
     ))
 }
 

@@ -233,6 +233,9 @@ fn a_large_file_is_stored_chunked_and_edited_a_chunk_at_a_time() {
     assert_eq!(layout["lines"], 100_000);
     assert_eq!(layout["bytes"], text.len());
     assert!(layout["chunks"].as_u64().unwrap() > 100, "{layout}");
+    let version = env.run(&["-o", "json", "version"]).ok().json();
+    assert_eq!(version["layout"], "chunked");
+    assert_eq!(version["records"], 100_000);
 
     // A dump with an empty cache fetches everything again, and gets the same.
     let fresh = env.path("fresh-cache");
@@ -275,6 +278,10 @@ fn layout_converts_both_ways_and_concurrent_adds_lose_nothing() {
         "plain"
     );
 
+    assert_eq!(
+        env.run(&["-o", "json", "version"]).ok().json()["layout"],
+        "plain"
+    );
     let converted = env
         .run(&["-o", "json", "layout", "chunked", "-y"])
         .ok()
