@@ -76,6 +76,7 @@ async fn read_before(ctx: &Ctx, rev: i64) -> Result<State> {
         return Ok(State {
             at: 0,
             kvs: Vec::new(),
+            layout: Default::default(),
         });
     }
     ctx.store.read(&ctx.target, Some(rev - 1)).await

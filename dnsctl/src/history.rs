@@ -20,7 +20,11 @@ pub struct Entry {
     pub version: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fragments: Option<usize>,
-    pub records: usize,
+    /// Counted for revisions read from etcd; a chunked key's versions tell their lines.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines: Option<u64>,
     pub invalid_lines: usize,
     pub bytes: usize,
     pub modified: Option<String>,
@@ -36,7 +40,8 @@ struct Report {
     key: String,
     entries: Vec<Entry>,
     /// Why the list ends: "created" (the key did not exist before), "compacted" (etcd
-    /// no longer holds older revisions), "limit" (--limit) or "start" (revision 1).
+    /// no longer holds older revisions), "limit" (--limit), "start" (revision 1) or, for a
+    /// chunked key, "versions" (the oldest version record: `dnsctl gc` removes old ones).
     ends: &'static str,
 }
 
@@ -56,11 +61,20 @@ pub async fn run(opts: Opts, limit: Option<usize>) -> Result<()> {
     } else {
         "VERSION"
     };
-    let mut s = format!(
-        "{:>9}  {:>9}  {:>8}  MODIFIED\n",
-        "REVISION", second, "RECORDS"
-    );
+    let mut s = if ends == "versions" || entries.first().is_some_and(|e| e.lines.is_some()) {
+        format!("{:>9}  {:>9}  MODIFIED\n", "REVISION", "LINES")
+    } else {
+        format!(
+            "{:>9}  {:>9}  {:>8}  MODIFIED\n",
+            "REVISION", second, "RECORDS"
+        )
+    };
     for e in &entries {
+        if let Some(lines) = e.lines {
+            let modified = e.meta.as_ref().map_or_else(|| "-".into(), |m| m.describe());
+            s.push_str(&format!("{:>9}  {lines:>9}  {modified}\n", e.revision));
+            continue;
+        }
         let modified = e
             .meta
             .as_ref()
@@ -74,7 +88,9 @@ pub async fn run(opts: Opts, limit: Option<usize>) -> Result<()> {
         };
         s.push_str(&format!(
             "{:>9}  {:>9}  {:>8}  {modified}{invalid}\n",
-            e.revision, second, e.records
+            e.revision,
+            second,
+            e.records.unwrap_or(0)
         ));
     }
     let oldest = entries.last().map_or(0, |e| e.revision);
@@ -84,6 +100,11 @@ pub async fn run(opts: Opts, limit: Option<usize>) -> Result<()> {
             format!("history goes back to revision {oldest}: etcd compacted the older revisions\n")
         }
         "limit" => format!("(showing the last {} changes)\n", entries.len()),
+        "versions" => format!(
+            "the oldest version kept is revision {oldest} (kept under {}; `dnsctl gc` \
+             removes old ones)\n",
+            etcdhosts::chunked::versions_prefix(&target.key)
+        ),
         _ => String::new(),
     });
     ctx.out.print(&s)
@@ -95,6 +116,13 @@ pub async fn entries(ctx: &Ctx, limit: Option<usize>) -> Result<(Vec<Entry>, &'s
     let limit = limit.filter(|&n| n > 0);
     let target = &ctx.target;
     let mut state = ctx.store.read(target, None).await?;
+    if state.layout.is_chunked() {
+        let (entries, ends) = version_entries(ctx, limit).await?;
+        // A manifest written by another tool has no version records: walk etcd's history.
+        if !entries.is_empty() {
+            return Ok((entries, ends));
+        }
+    }
     let mut entries = Vec::new();
     let ends = loop {
         let Some(revision) = ctx.store.change_point(target, &state).await? else {
@@ -113,7 +141,8 @@ pub async fn entries(ctx: &Ctx, limit: Option<usize>) -> Result<(Vec<Entry>, &'s
             revision,
             version: (!target.prefix).then(|| state.kvs[0].version),
             fragments: target.prefix.then_some(state.kvs.len()),
-            records,
+            records: Some(records),
+            lines: None,
             invalid_lines,
             bytes: state.kvs.iter().map(|kv| kv.value.len()).sum(),
             modified: meta.as_ref().map(|m| m.time.clone()),
@@ -133,5 +162,38 @@ pub async fn entries(ctx: &Ctx, limit: Option<usize>) -> Result<(Vec<Entry>, &'s
             Some(before) => state = before,
         }
     };
+    Ok((entries, ends))
+}
+
+/// A chunked key's history: its version records, which outlive etcd's compaction. Each
+/// one's revision is that of the write, so `diff`, `dump --rev` and `rollback` take it.
+async fn version_entries(ctx: &Ctx, limit: Option<usize>) -> Result<(Vec<Entry>, &'static str)> {
+    let versions = crate::chunks::versions(&ctx.store, &ctx.target.key).await?;
+    let shown = limit.unwrap_or(usize::MAX);
+    let ends = if versions.len() > shown {
+        "limit"
+    } else {
+        "versions"
+    };
+    let entries = versions
+        .into_iter()
+        .take(shown)
+        .map(|v| {
+            let meta = v.record.meta;
+            Entry {
+                revision: v.revision,
+                version: None,
+                fragments: None,
+                records: None,
+                lines: Some(v.record.lines),
+                invalid_lines: 0,
+                bytes: v.record.bytes as usize,
+                modified: Some(meta.time.clone()),
+                modified_by: Some(format!("{}@{}", meta.user, meta.host)),
+                command: Some(meta.command.clone()),
+                meta: Some(meta),
+            }
+        })
+        .collect();
     Ok((entries, ends))
 }

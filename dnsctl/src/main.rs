@@ -3,13 +3,16 @@
 //! Every write is validated strictly first and committed as a compare-and-swap on the
 //! key's mod revision, so two operators can never silently overwrite each other.
 
+mod chunks;
 mod config;
 mod diff;
 mod dump;
 mod edit;
 mod error;
+mod gc;
 mod history;
 mod import;
+mod layout;
 mod lookup;
 mod output;
 mod records;
@@ -261,6 +264,51 @@ of their version.")]
         yes: bool,
     },
 
+    /// Show how the hosts key is stored (plain, chunked, prefix), or convert it
+    #[command(
+        long_about = "\
+Show how the hosts key is stored: plain (its value is the hosts file), chunked
+(its value lists chunks stored under KEY.chunks/, for hosts data of any size;
+dnsctl writes a plain key chunked once its text is over 1 MiB) or prefix.
+With an argument, convert the key in one compare-and-swap: the text stays the
+same. To plain only when the text is at most 1 MiB.",
+        after_help = "Examples:\n  dnsctl layout\n  dnsctl layout chunked --yes"
+    )]
+    Layout {
+        /// The layout to convert to
+        #[arg(value_enum)]
+        to: Option<layout::Want>,
+        /// Convert without asking
+        #[arg(short = 'y', long)]
+        yes: bool,
+    },
+
+    /// Remove a chunked key's old versions and the chunks no kept version uses
+    #[command(
+        long_about = "\
+Remove a chunked key's old version records (beyond --keep and --keep-for; never the
+current one), then the blobs under KEY.chunks/ that no kept version references.
+Blobs written within --grace of the newest version older than it are kept: a writer
+may be about to commit them.",
+        after_help = "Examples:\n  dnsctl gc --dry-run\n  dnsctl gc --keep 10 --keep-for 1d"
+    )]
+    Gc {
+        /// Keep the newest N versions
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        keep: usize,
+        /// Keep every version younger than this (ms, s, m, h, d)
+        #[arg(long, value_name = "DURATION", default_value = "7d",
+              value_parser = gc::parse_duration)]
+        keep_for: std::time::Duration,
+        /// Keep unreferenced blobs as young as this (a write may be under way)
+        #[arg(long, value_name = "DURATION", default_value = "10m",
+              value_parser = gc::parse_duration)]
+        grace: std::time::Duration,
+        /// Print what would be removed; remove nothing
+        #[arg(short = 'n', long)]
+        dry_run: bool,
+    },
+
     /// Add NAME with each IP (one line per address; present records are left alone)
     #[command(after_help = "Example:\n  dnsctl add web.example.org 10.0.0.5 fd00::5")]
     Add {
@@ -477,6 +525,21 @@ async fn main() {
         Command::Diff { rev1, rev2 } => diff::run(opts, rev1, rev2).await,
         Command::History { limit } => history::run(opts, limit).await,
         Command::Rollback { rev, yes } => rollback::run(opts, rev, yes).await,
+        Command::Layout { to, yes } => layout::run(opts, to, yes).await,
+        Command::Gc {
+            keep,
+            keep_for,
+            grace,
+            dry_run,
+        } => {
+            let retention = gc::Retention {
+                keep,
+                keep_for,
+                grace,
+                dry_run,
+            };
+            gc::run(opts, retention).await
+        }
         Command::Add { name, ips } => records::add(opts, &name, &ips).await,
         Command::Del { name, ip } => records::del(opts, &name, ip.as_deref()).await,
         Command::Serve {

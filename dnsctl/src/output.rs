@@ -68,8 +68,16 @@ impl Out {
 }
 
 /// Lines added and removed between two texts.
+/// A line diff that gives up on minimality after a moment: two large, wholly different
+/// texts (an upload replacing everything) would otherwise take minutes to compare.
+fn line_diff<'a>(old: &'a str, new: &'a str) -> TextDiff<'a, 'a, 'a, str> {
+    TextDiff::configure()
+        .timeout(std::time::Duration::from_millis(500))
+        .diff_lines(old, new)
+}
+
 pub fn line_changes(old: &str, new: &str) -> (usize, usize) {
-    let diff = TextDiff::from_lines(old, new);
+    let diff = line_diff(old, new);
     let mut added = 0;
     let mut removed = 0;
     for change in diff.iter_all_changes() {
@@ -87,7 +95,7 @@ pub fn unified(old: &str, new: &str, old_label: &str, new_label: &str, color: bo
     if old == new {
         return String::new();
     }
-    let diff = TextDiff::from_lines(old, new);
+    let diff = line_diff(old, new);
     let paint = |code: &str, text: &str| {
         if color {
             format!("\x1b[{code}m{text}\x1b[0m")

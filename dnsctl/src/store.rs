@@ -5,11 +5,13 @@
 //! plugin makes it (`etcdhosts::etcd::connect_options`: TLS, auth, keepalive). A store is
 //! shared: the console's requests use one concurrently.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use etcd_client::{Client, Compare, CompareOp, GetOptions, Txn, TxnOp, TxnResponse};
+use etcd_client::{Client, Compare, CompareOp, GetOptions, KvClient, Txn, TxnOp, TxnResponse};
+use etcdhosts::chunked::{self, Digest, Manifest};
 use etcdhosts::etcd_error::{
     describe, explain, explain_auth_failure, is_auth_failure, is_permission_denied,
     is_response_too_large, is_unreachable,
@@ -18,6 +20,7 @@ use etcdhosts::Config;
 use serde::{Deserialize, Serialize};
 use tokio::time::timeout;
 
+use crate::chunks;
 use crate::error::{Code, Failure, Result};
 
 /// What a command works on: the configured key, a prefix (merged view), or one fragment.
@@ -55,11 +58,34 @@ impl Kv {
 }
 
 /// The target's keys at one revision, in key order (etcd returns ranges sorted by key).
+/// A chunked key's one Kv holds the whole hosts text, put back together from its chunks.
 #[derive(Debug, Clone)]
 pub struct State {
     /// The revision this state was read at (the store's current revision for a plain read).
     pub at: i64,
     pub kvs: Vec<Kv>,
+    pub layout: Layout,
+}
+
+/// How a plain key's text is stored (see `etcdhosts::chunked`): writes keep the layout.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// The key's value is the text (also: a prefix, a fragment, or no key at all).
+    #[default]
+    Plain,
+    /// The key's value is a manifest; `blobs` holds every index and chunk digest it
+    /// references, so a write puts only the blobs it does not; `chunks` counts the chunks.
+    Chunked {
+        manifest: Manifest,
+        blobs: HashSet<Digest>,
+        chunks: usize,
+    },
+}
+
+impl Layout {
+    pub fn is_chunked(&self) -> bool {
+        matches!(self, Layout::Chunked { .. })
+    }
 }
 
 impl State {
@@ -99,7 +125,7 @@ pub struct Meta {
 }
 
 impl Meta {
-    fn now(command: &str, author: Option<String>) -> Meta {
+    pub fn now(command: &str, author: Option<String>) -> Meta {
         let unix = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -195,7 +221,7 @@ impl Store {
     /// Runs one request within the timeout. A read (`idempotent`) that finds the
     /// connection gone (etcd restarted while an editor was open, say) is sent once more
     /// on a fresh connection.
-    async fn call<T, F: Future<Output = Result<T, etcd_client::Error>>>(
+    pub(crate) async fn call<T, F: Future<Output = Result<T, etcd_client::Error>>>(
         &self,
         what: &str,
         idempotent: bool,
@@ -221,6 +247,19 @@ impl Store {
                 }
             }
         }
+    }
+
+    /// A KV client that accepts responses as large as the plugin does.
+    pub(crate) fn kv(&self) -> KvClient {
+        self.client
+            .kv_client()
+            .max_decoding_message_size(etcdhosts::etcd::MAX_RESPONSE_BYTES)
+    }
+
+    /// Whether writes to `target` may use the chunked layout: plain keys only, not a
+    /// fragment (its blobs would land under the prefix, among the fragments).
+    pub fn chunkable(&self, target: &Target) -> bool {
+        !target.prefix && !self.config.key.ends_with('/')
     }
 
     /// Reads the target now (`None`) or at a past revision.
@@ -251,16 +290,17 @@ impl Store {
         let what = format!("reading {}", target.key);
         let response = match self
             .call(&what, true, || {
-                let mut kv = self
-                    .client
-                    .kv_client()
-                    .max_decoding_message_size(etcdhosts::etcd::MAX_RESPONSE_BYTES);
+                let mut kv = self.kv();
                 let options = options.clone();
                 async move { kv.get(target.key.as_str(), Some(options)).await }
             })
             .await
         {
             Ok(r) => r,
+            // A chunked key's versions outlive etcd's compaction.
+            Err(f) if f.message.contains("has been compacted") && self.chunkable(target) => {
+                return chunks::read_version(self, &target.key, rev.unwrap_or(0)).await
+            }
             Err(f) if f.message.contains("has been compacted") => return Ok(None),
             Err(f) if f.message.contains("future revision") => {
                 return Err(Failure::new(
@@ -275,7 +315,7 @@ impl Store {
             Err(f) => return Err(f),
         };
         let header = response.header().map_or(0, |h| h.revision());
-        let kvs = response
+        let mut kvs: Vec<Kv> = response
             .kvs()
             .iter()
             .map(|kv| Kv {
@@ -286,9 +326,20 @@ impl Store {
                 version: kv.version(),
             })
             .collect();
+        let mut layout = Layout::Plain;
+        if let Some(head) = kvs.first_mut().filter(|_| self.chunkable(target)) {
+            if chunked::is_manifest(&head.value) {
+                let (text, chunked) =
+                    chunks::materialize_head(self, &target.key, &head.value, head.mod_revision)
+                        .await?;
+                head.value = text;
+                layout = chunked;
+            }
+        }
         Ok(Some(State {
             at: rev.unwrap_or(header),
             kvs,
+            layout,
         }))
     }
 
@@ -379,6 +430,8 @@ impl Store {
     /// Applies `ops` if and only if the target is still as in `base` (a current read):
     /// every key's mod revision is unchanged and, for a prefix, no key was added. The
     /// history names `author` (the console's logged-in user), else `$USER`.
+    /// A plain key stays chunked once it is, and becomes chunked when its text would not
+    /// fit etcd's default request limit with room to spare.
     pub async fn commit(
         &self,
         target: &Target,
@@ -386,6 +439,29 @@ impl Store {
         ops: &[Op],
         command: &str,
         author: Option<&str>,
+    ) -> Result<Commit> {
+        let chunked = self.chunkable(target)
+            && match ops {
+                [Op::Put(key, text)] if *key == target.key.as_bytes() => {
+                    base.layout.is_chunked() || text.len() > chunks::PLAIN_MAX_BYTES
+                }
+                _ => false,
+            };
+        self.commit_as(target, base, ops, command, author, chunked)
+            .await
+    }
+
+    /// [`commit`] in the layout asked for: with `chunked`, a plain key's one put is written
+    /// as blobs (those `base` lacks, put first) and then, in the guarded transaction, the
+    /// manifest and a version record.
+    pub async fn commit_as(
+        &self,
+        target: &Target,
+        base: &State,
+        ops: &[Op],
+        command: &str,
+        author: Option<&str>,
+        chunked: bool,
     ) -> Result<Commit> {
         let mut compares = Vec::new();
         if target.prefix {
@@ -407,15 +483,20 @@ impl Store {
                 base.kvs.first().map_or(0, |kv| kv.mod_revision),
             ));
         }
-        let txn_ops: Vec<TxnOp> = ops
-            .iter()
-            .map(|op| match op {
-                Op::Put(k, v) => TxnOp::put(k.clone(), v.clone(), None),
-                Op::Delete(k) => TxnOp::delete(k.clone(), None),
-            })
-            .collect();
-        let meta =
-            serde_json::to_vec(&Meta::now(command, author.map(str::to_string))).unwrap_or_default();
+        let meta = Meta::now(command, author.map(str::to_string));
+        let txn_ops: Vec<TxnOp> = match ops {
+            [Op::Put(_, text)] if chunked => {
+                chunks::prepare(self, &target.key, base, text, &meta).await?
+            }
+            _ => ops
+                .iter()
+                .map(|op| match op {
+                    Op::Put(k, v) => TxnOp::put(k.clone(), v.clone(), None),
+                    Op::Delete(k) => TxnOp::delete(k.clone(), None),
+                })
+                .collect(),
+        };
+        let meta = serde_json::to_vec(&meta).unwrap_or_default();
         let with_meta = {
             let mut all = txn_ops.clone();
             all.push(TxnOp::put(self.meta_key.as_str(), meta, None));
@@ -472,10 +553,16 @@ impl Store {
                     Code::Error,
                     format!(
                         "the hosts data ({}) is larger than etcd's request size limit \
-                         (--max-request-bytes, 1.5 MiB by default); nothing written. Raise \
-                         --max-request-bytes on every etcd member, or split the hosts file into \
-                         fragments under a prefix key (a key ending in '/')",
-                        human_bytes(bytes)
+                         (--max-request-bytes, 1.5 MiB by default); nothing written. {}",
+                        human_bytes(bytes),
+                        if self.chunkable(target) {
+                            "This etcd's limit is below the default: raise --max-request-bytes \
+                             on every etcd member (dnsctl stores hosts data over 1 MiB in \
+                             chunks, which fit the default)"
+                        } else {
+                            "Split it into more fragments, or raise --max-request-bytes on \
+                             every etcd member"
+                        }
                     ),
                 )
             } else {

@@ -23,6 +23,9 @@ struct Report {
     bytes: usize,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     fragments: Vec<Fragment>,
+    /// How a plain key is stored: plain or chunked (see `dnsctl layout`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    layout: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +75,11 @@ pub async fn run(opts: Opts) -> Result<()> {
         } else {
             Vec::new()
         },
+        layout: (!ctx.target.prefix).then_some(if state.layout.is_chunked() {
+            "chunked"
+        } else {
+            "plain"
+        }),
     };
     if ctx.out.json() {
         return ctx.out.print_json(&report);
@@ -88,6 +96,9 @@ pub async fn run(opts: Opts) -> Result<()> {
             .unwrap_or_else(|| "unknown (not written by dnsctl)".into())
     ));
     s.push_str(&format!("records:   {records}\n"));
+    if state.layout.is_chunked() {
+        s.push_str("layout:    chunked (`dnsctl layout` tells more)\n");
+    }
     if invalid_lines > 0 {
         s.push_str(&format!(
             "invalid:   {invalid_lines} lines (skipped by the plugin)\n"

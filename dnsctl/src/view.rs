@@ -251,6 +251,7 @@ mod tests {
     fn merged_round_trip_writes_nothing() {
         let state = State {
             at: 9,
+            layout: Default::default(),
             kvs: vec![kv("/h/a", "10.0.0.1 a\n", 3), kv("/h/b", "10.0.0.2 b", 5)],
         };
         let text = render(&prefix(), &state).unwrap();
@@ -266,6 +267,7 @@ mod tests {
     fn merged_edits_become_puts_and_deletes() {
         let state = State {
             at: 9,
+            layout: Default::default(),
             kvs: vec![kv("/h/a", "10.0.0.1 a\n", 3), kv("/h/b", "10.0.0.2 b\n", 5)],
         };
         let text = "\n# ---- fragment /h/a ----\n10.0.0.1 a\n10.0.0.3 c\n# ---- fragment /h/c ----\n10.0.0.4 d\n";
@@ -284,6 +286,7 @@ mod tests {
     fn unsafe_merges_and_bad_markers_are_refused() {
         let state = State {
             at: 9,
+            layout: Default::default(),
             kvs: vec![kv("/h/a", "# ---- fragment /h/x ----\n", 3)],
         };
         let e = render(&prefix(), &state).unwrap_err();

@@ -226,7 +226,7 @@ async function renderHistory() {
     }
     const invalid = e.invalid_lines ? ` (+${e.invalid_lines} invalid)` : "";
     tr.append(el("td", { textContent: String(e.revision) }), el("td", { textContent: e.modified || "-" }), who,
-      el("td", { textContent: e.command || "-" }), el("td", { textContent: `${e.records}${invalid}` }), cell);
+      el("td", { textContent: e.command || "-" }), el("td", { textContent: `${e.records ?? `${e.lines} lines`}${invalid}` }), cell);
     body.append(tr);
     from.append(el("option", { value: String(e.revision), textContent: String(e.revision) }));
     to.append(el("option", { value: String(e.revision), textContent: String(e.revision) }));
