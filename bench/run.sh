@@ -598,23 +598,36 @@ if want chunked; then
   start_etcd chunked "$ETCD_CH" "$($BT freeport)"; ETCD_CH_PID=$LAST_PID
   gen_records "$CHUNKED_NAMES"
   src="$REC_DIR/$CHUNKED_NAMES/hosts.txt"
+  # etcd's byte counters add up all its clients: the instances and dnsctl each reach etcd
+  # through their own byte-counting proxy, which tells their shares apart.
+  start_proxy() { # -> LAST_PROXY (client URL), LAST_STATS (counters' host:port)
+    local port stats; port=$($BT freeport); stats=$($BT freeport)
+    $BT proxy -listen "127.0.0.1:$port" -to "${ETCD_CH#http://}" -stats "127.0.0.1:$stats" 2>>"$WORK/proxy.log" &
+    PIDS+=("$!"); LAST_PROXY="http://127.0.0.1:$port"; LAST_STATS="127.0.0.1:$stats"
+  }
+  start_proxy; INST_URL=$LAST_PROXY INST_STATS=$LAST_STATS
+  start_proxy; CTL_URL=$LAST_PROXY CTL_STATS=$LAST_STATS
   mkdir -p "$WORK/dnsctl-home"
-  dnsctl() { HOME="$WORK/dnsctl-home" DNSCTL_CACHE_DIR="$WORK/dnsctl-cache" ETCDCTL_ENDPOINTS="$ETCD_CH" \
+  dnsctl() { HOME="$WORK/dnsctl-home" DNSCTL_CACHE_DIR="$WORK/dnsctl-cache" ETCDCTL_ENDPOINTS="$CTL_URL" \
     DNSCTL_HOSTS_KEY=/bench/chunked "$DNSCTL" "$@"; }
   log "chunked: dnsctl upload of $CHUNKED_NAMES names to an etcd with default limits"
+  sleep 0.5
+  up0=$(curl -s "http://$CTL_STATS/" | sed -n 's/^up=\([0-9]*\).*/\1/p')
   t0=$(date +%s.%N)
   dnsctl upload "$src" >"$WORK/upload.out" 2>&1 || { cat "$WORK/upload.out" >&2; die "dnsctl upload failed"; }
   t1=$(date +%s.%N)
+  up1=$(curl -s "http://$CTL_STATS/" | sed -n 's/^up=\([0-9]*\).*/\1/p')
   dnsctl dump >"$WORK/dumped.txt" || die "dnsctl dump failed"
   cmp -s "$src" "$WORK/dumped.txt" && exact=yes || exact=no
   layout=$(dnsctl layout 2>&1 | head -1 | tr ' ' '_')
-  emit "section=chunked row=upload names=$CHUNKED_NAMES lines=$(wc -l <"$src") total_bytes=$(wc -c <"$src") upload_s=$(echo "$t1 - $t0" | bc) dump_exact=$exact layout=$layout keys=$(ETCDCTL_API=3 etcdctl --endpoints "$ETCD_CH" get --prefix /bench/chunked.chunks/ --keys-only | grep -c .)"
+  emit "section=chunked row=upload names=$CHUNKED_NAMES lines=$(wc -l <"$src") total_bytes=$(wc -c <"$src") upload_s=$(echo "$t1 - $t0" | bc) upload_sent_bytes=$((up1 - up0)) dump_exact=$exact layout=$layout keys=$(ETCDCTL_API=3 etcdctl --endpoints "$ETCD_CH" get --prefix /bench/chunked.chunks/ --keys-only | grep -c .)"
   log "upload took $(echo "$t1 - $t0" | bc) s; dump exact: $exact"
   # Warm the cache as an operator's second command would.
   dnsctl dump >/dev/null
-  prop_instances chunked "$ETCD_CH" "chunked|/bench/chunked|"
+  prop_instances chunked "$INST_URL" "chunked|/bench/chunked|"
   line=$($BT prop -etcd "$ETCD_CH" -key /bench/chunked -dns "${PROP_ADDRS[chunked]}" -n "$CHUNKED_N" -label chunked \
-    -compact-every 0 -timeout 30s -cmd "env HOME=$WORK/dnsctl-home DNSCTL_CACHE_DIR=$WORK/dnsctl-cache ETCDCTL_ENDPOINTS=$ETCD_CH DNSCTL_HOSTS_KEY=/bench/chunked $DNSCTL add {name} {ip}")
+    -proxies "inst=$INST_STATS,ctl=$CTL_STATS" \
+    -compact-every 0 -timeout 30s -cmd "env HOME=$WORK/dnsctl-home DNSCTL_CACHE_DIR=$WORK/dnsctl-cache ETCDCTL_ENDPOINTS=$CTL_URL DNSCTL_HOSTS_KEY=/bench/chunked $DNSCTL add {name} {ip}")
   emit "section=chunked row=edits etcd_limit=default key_kind=chunked names=$CHUNKED_NAMES $line"
   log "$line"
   # Memory of one instance: steady, and the peak (VmHWM, reset first) over one more edit.
@@ -629,8 +642,9 @@ if want chunked; then
   emit "section=chunked row=memory names=$CHUNKED_NAMES records=$records steady_kb=$steady hwm_kb=$(hwm_kb "$mpid") after_kb=$(rss_kb "$mpid") edit_ms=$took"
   log "chunked memory: steady $steady kB, peak $(hwm_kb "$mpid") kB over one edit ($took ms)"
   for pid in "${PROP_PIDS[@]}"; do stop_pid "$pid"; done
-  line=$($BT prop -etcd "$ETCD_CH" -key /bench/chunked -dns "" -n 20 -label dnsctl-alone -compact-every 0 \
-    -cmd "env HOME=$WORK/dnsctl-home DNSCTL_CACHE_DIR=$WORK/dnsctl-cache ETCDCTL_ENDPOINTS=$ETCD_CH DNSCTL_HOSTS_KEY=/bench/chunked $DNSCTL add {name} {ip}")
+  line=$($BT prop -etcd "$ETCD_CH" -key /bench/chunked -dns "" -n 20 -label dnsctl-alone -compact-every 0 -name alone.bench.example.com \
+    -proxies "ctl=$CTL_STATS" \
+    -cmd "env HOME=$WORK/dnsctl-home DNSCTL_CACHE_DIR=$WORK/dnsctl-cache ETCDCTL_ENDPOINTS=$CTL_URL DNSCTL_HOSTS_KEY=/bench/chunked $DNSCTL add {name} {ip}")
   emit "section=chunked row=dnsctl_alone etcd_limit=default names=$CHUNKED_NAMES $line"
   log "$line"
   # History that survives compaction: roll back to the uploaded version after etcd

@@ -34,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchtool gen|put|compact|prop|storm|diff|pct|freeport|wait ...")
+		fmt.Fprintln(os.Stderr, "usage: benchtool gen|put|compact|prop|storm|diff|pct|freeport|wait|proxy ...")
 		os.Exit(2)
 	}
 	cmd, args := os.Args[1], os.Args[2:]
@@ -58,6 +58,8 @@ func main() {
 		err = freeport(args)
 	case "wait":
 		err = waitCmd(args)
+	case "proxy":
+		err = proxyCmd(args)
 	default:
 		err = fmt.Errorf("unknown command %q", cmd)
 	}
@@ -361,6 +363,7 @@ func prop(args []string) error {
 	timeout := fs.Duration("timeout", 10*time.Second, "give up on one put after this")
 	compactEvery := fs.Int("compact-every", 10, "compact etcd history every N puts (0: never)")
 	label := fs.String("label", "prop", "label of the result line")
+	proxies := fs.String("proxies", "", "NAME=STATS_ADDR,...: byte-counting proxies (benchtool proxy) to report per edit")
 	cmdLine := fs.String("cmd", "", "write each edit with this command instead of a put of base+probe "+
 		"(split on spaces; {name} and {ip} are replaced; each edit adds a new name); timed from its exit")
 	fs.Parse(args)
@@ -401,6 +404,17 @@ func prop(args []string) error {
 	// What etcd sent to its gRPC clients over the puts (the watch events to every
 	// instance, plus the small replies to the gateway's puts and compactions).
 	m0, merr0 := etcdMetrics(*ep)
+	type counted struct {
+		name, stats string
+		up, down    int64
+	}
+	var counts []counted
+	for _, p := range strings.Split(*proxies, ",") {
+		if name, stats, ok := strings.Cut(p, "="); ok {
+			up, down := proxyCounts(stats)
+			counts = append(counts, counted{name, stats, up, down})
+		}
+	}
 	start := time.Now()
 	for i := 1; i <= *n && time.Since(start) < 20*time.Minute; i++ {
 		probe := *name
@@ -466,6 +480,11 @@ func prop(args []string) error {
 		}
 	}
 	m1, merr1 := etcdMetrics(*ep)
+	for _, c := range counts {
+		up, down := proxyCounts(c.stats)
+		edits := float64(max(len(props), 1))
+		fmt.Printf("%s_up_bytes_per_edit=%.0f %s_down_bytes_per_edit=%.0f ", c.name, float64(up-c.up)/edits, c.name, float64(down-c.down)/edits)
+	}
 	fmt.Printf("label=%s puts=%d value_bytes=%d p50_ms=%s p90_ms=%s p99_ms=%s max_ms=%s put_ack_p50_ms=%s put_ack_p99_ms=%s timeouts=%d",
 		*label, len(props), len(base), ms(props.pct(50)), ms(props.pct(90)), ms(props.pct(99)), ms(props.pct(100)),
 		ms(puts.pct(50)), ms(puts.pct(99)), timeouts)
