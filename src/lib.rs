@@ -10,11 +10,11 @@
 //!   the host);
 //! - [`hosts`]: hosts text -> records; [`table`]: the immutable lookup table, changed by
 //!   copy-on-write shards; [`dataset`]: the hosts data as chunks of lines, so that a change
-//!   costs what it changes;
+//!   costs what it changes; [`chunked`]: the chunked layout of a plain key in etcd;
 //! - [`config`]: a Corefile block -> one instance's settings, their defaults and checks;
 //! - [`client`]: how etcd connections are made; [`tls_probe`]: why etcd hung up on a TLS
 //!   connection; [`etcd_error`]: etcd errors explained; `state`: what an instance serves and
-//!   reports;
+//!   reports; `chunk_reader`: the watch's reader of the chunked layout;
 //! - [`etcd`]: the watch that keeps the table in step with etcd; `status_writer`: the
 //!   status key; [`engine`]: one instance's lifecycle; [`ffi`]: the C ABI.
 
