@@ -298,7 +298,7 @@ fn publish(
             (key.as_slice(), value)
         })
         .collect();
-    state.publish_values(
+    let replaced_much = state.publish_values(
         &values,
         complete,
         revision,
@@ -321,6 +321,10 @@ fn publish(
         if let Err(e) = snapshot::write(path, revision, &values) {
             tracing::warn!("cannot write snapshot: {e}");
         }
+    }
+    // The texts read (thousands of chunks on a first read) are freed by now.
+    if replaced_much {
+        crate::state::release_free_memory();
     }
     (fragments, reader)
 }

@@ -89,7 +89,9 @@ impl State {
             .iter()
             .map(|&(key, value)| (key, value.map(Value::Text)))
             .collect();
-        self.publish_values(&values, complete, revision, origin);
+        if self.publish_values(&values, complete, revision, origin) {
+            release_free_memory();
+        }
     }
 
     /// Which pieces of a text the table lacks; see [`Dataset::needed`].
@@ -98,14 +100,16 @@ impl State {
         dataset.needed(key, pieces)
     }
 
-    /// Like [`publish`](Self::publish), for texts given whole or already cut.
+    /// Like [`publish`](Self::publish), for texts given whole or already cut. Returns
+    /// whether the change replaced much of the table: then the caller, once it dropped what
+    /// it read, calls [`release_free_memory`].
     pub(crate) fn publish_values(
         &self,
         changes: &[ValueChange<'_>],
         complete: bool,
         revision: i64,
         origin: &str,
-    ) {
+    ) -> bool {
         let started = Instant::now();
         let table = self
             .dataset
@@ -122,14 +126,11 @@ impl State {
         );
         let replaced_much = table.replaced_much();
         self.table.store(table);
-        // A one-line change frees a few shards; trimming would walk the whole heap for them.
-        if replaced_much {
-            release_free_memory();
-        }
         self.reloads.fetch_add(1, Ordering::Relaxed);
         self.last_reload_unix_ms.store(unix_ms(), Ordering::Relaxed);
         self.ready.store(true, Ordering::Release);
         self.changed.send_replace(());
+        replaced_much
     }
 
     pub(crate) fn zones(&self) -> &Zones {
@@ -190,8 +191,9 @@ fn log_diagnostics(table: &Table) {
 
 /// The old table and the build's scratch space went back to malloc, which keeps freed
 /// pages for reuse; give them back to the kernel, so that RSS follows the table's size
-/// (27 B/record of garbage at 1M records otherwise, see BENCHMARKS.md).
-fn release_free_memory() {
+/// (27 B/record of garbage at 1M records otherwise, see BENCHMARKS.md). Only after a big
+/// change: a one-line change frees a few shards, and trimming walks the whole heap.
+pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks glibc's own arenas; it has no preconditions.
     unsafe {
