@@ -67,7 +67,6 @@ impl Out {
     }
 }
 
-/// Lines added and removed between two texts.
 /// A line diff that gives up on minimality after a moment: two large, wholly different
 /// texts (an upload replacing everything) would otherwise take minutes to compare.
 fn line_diff<'a>(old: &'a str, new: &'a str) -> TextDiff<'a, 'a, 'a, str> {
@@ -76,7 +75,11 @@ fn line_diff<'a>(old: &'a str, new: &'a str) -> TextDiff<'a, 'a, 'a, str> {
         .diff_lines(old, new)
 }
 
+/// Lines added and removed between two texts. The lines they share at the start and at
+/// the end are left out of the diff: a one-line `add` to a million lines then compares a
+/// few lines, not all of them.
 pub fn line_changes(old: &str, new: &str) -> (usize, usize) {
+    let (old, new) = without_common_lines(old, new);
     let diff = line_diff(old, new);
     let mut added = 0;
     let mut removed = 0;
@@ -88,6 +91,31 @@ pub fn line_changes(old: &str, new: &str) -> (usize, usize) {
         }
     }
     (added, removed)
+}
+
+/// `old` and `new` without the whole lines they share at the start and at the end.
+fn without_common_lines<'a>(old: &'a str, new: &'a str) -> (&'a str, &'a str) {
+    let (a, b) = (old.as_bytes(), new.as_bytes());
+    let same = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    // Back to the start of the line the first difference is in.
+    let start = a[..same]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .map_or(0, |i| i + 1);
+    let (a, b) = (&a[start..], &b[start..]);
+    let same = a
+        .iter()
+        .rev()
+        .zip(b.iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    // Forward to the end of the line the last difference is in (a shared tail of whole lines).
+    let tail = a[a.len() - same..]
+        .iter()
+        .position(|&c| c == b'\n')
+        .map_or(0, |i| same - i - 1);
+    let cut = |s: &'a str| &s[start..s.len() - tail];
+    (cut(old), cut(new))
 }
 
 /// A unified diff (empty if the texts are equal), coloured if asked.
@@ -183,5 +211,42 @@ pub fn n_of(n: usize, word: &str) -> String {
         format!("1 {word}")
     } else {
         format!("{n} {word}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_changes_count_as_a_whole_diff_does() {
+        let whole = |old: &str, new: &str| {
+            let diff = line_diff(old, new);
+            let count = |tag| diff.iter_all_changes().filter(|c| c.tag() == tag).count();
+            (count(ChangeTag::Insert), count(ChangeTag::Delete))
+        };
+        let cases = [
+            ("", ""),
+            ("a\n", "a\nb\n"),
+            ("a\nb\n", "a\nc\nb\n"),
+            ("a\nb\nc\n", "a\nc\n"),
+            ("x\n", "x\nx\n"),
+            ("a\nb", "a\nbb"),
+            ("a\nb\nc\nd\n", "a\nB\nc\nD\n"),
+            ("same\n", "same\n"),
+            ("é\nü\n", "é\nö\nü\n"),
+        ];
+        for (old, new) in cases {
+            assert_eq!(
+                line_changes(old, new),
+                whole(old, new),
+                "{old:?} -> {new:?}"
+            );
+            assert_eq!(
+                line_changes(new, old),
+                whole(new, old),
+                "{new:?} -> {old:?}"
+            );
+        }
     }
 }
