@@ -6,15 +6,17 @@
 // The real-etcd harness the core's tests use too.
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod run;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{block_on, wait_for, Etcd};
 use etcd_client::{Client, ConnectOptions, Permission};
+use run::Run;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dnsctl");
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -102,36 +104,6 @@ impl Env {
             .write_all(input.as_bytes())
             .unwrap();
         finish(child)
-    }
-}
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl From<Output> for Run {
-    fn from(o: Output) -> Run {
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "expected success: {self:#?}");
-        self
-    }
-
-    #[track_caller]
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:#?}"))
     }
 }
 

@@ -3,13 +3,15 @@
 // The real-etcd harness the core's tests use too.
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod run;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use common::{block_on, Etcd};
 use etcd_client::GetOptions;
 use etcdhosts::chunked::{self, Digest};
+use run::Run;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dnsctl");
 const KEY: &str = "/etcdhosts";
@@ -92,53 +94,6 @@ impl Env {
             .unwrap();
         assert!(out.status.success(), "dump: {}", Run::from(out).stderr);
         out.stdout
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl From<Output> for Run {
-    fn from(o: Output) -> Run {
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-}
-
-/// Large outputs are cut short: a failed assertion shows what matters.
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let short = |s: &str| s.chars().take(2000).collect::<String>();
-        f.debug_struct("Run")
-            .field("code", &self.code)
-            .field("stdout", &short(&self.stdout))
-            .field("stderr", &short(&self.stderr))
-            .finish()
-    }
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "expected success: {self:#?}");
-        self
-    }
-
-    #[track_caller]
-    fn fails(self, code: i32, needle: &str) -> Run {
-        assert_eq!(self.code, code, "exit code: {self:#?}");
-        assert!(self.stderr.contains(needle), "{needle:?} not in {self:#?}");
-        self
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:#?}"))
     }
 }
 

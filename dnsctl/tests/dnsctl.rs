@@ -3,15 +3,17 @@
 // The real-etcd harness the core's tests use too.
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod run;
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{block_on, free_port, wait_for, Certs, Etcd, EtcdOptions};
+use run::Run;
 
 const BIN: &str = env!("CARGO_BIN_EXE_dnsctl");
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -78,43 +80,6 @@ impl Env {
         let mut all = vec!["edit"];
         all.extend_from_slice(args);
         Run::from(self.command(&all).env("EDITOR", editor).output().unwrap())
-    }
-}
-
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl From<Output> for Run {
-    fn from(o: Output) -> Run {
-        Run {
-            code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-}
-
-impl Run {
-    #[track_caller]
-    fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "expected success: {self:#?}");
-        self
-    }
-
-    /// Fails with `code` and a message containing `needle` on stderr.
-    #[track_caller]
-    fn fails(self, code: i32, needle: &str) -> Run {
-        assert_eq!(self.code, code, "exit code: {self:#?}");
-        assert!(self.stderr.contains(needle), "{needle:?} not in {self:#?}");
-        self
-    }
-
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {self:#?}"))
     }
 }
 
