@@ -10,7 +10,7 @@ use tokio::time::timeout;
 
 use crate::chunk_reader::{ChunkReader, ReadError, Version};
 use crate::chunked;
-use crate::dataset::{Value, ValueChange};
+use crate::dataset::{Piece, Value, ValueChange};
 use crate::etcd_error::{explain, with_tls_verdict};
 use crate::retry::{QuietLog, Retry};
 use crate::snapshot;
@@ -276,25 +276,22 @@ fn publish(
     if fragments.is_empty() {
         tracing::info!("etcd key {} is missing or empty", config.key);
     }
-    let pieces: Vec<(&[u8], Option<Vec<crate::dataset::Piece<'_>>>)> = changes
-        .iter()
-        .map(|(key, value)| {
-            let pieces = match value {
-                Some(NewValue::Chunked(version)) => Some(version.pieces()),
-                _ => None,
-            };
-            (key.as_slice(), pieces)
+    // A version's pieces borrow its texts; they live here while the values borrow them.
+    let pieces: Vec<Vec<Piece<'_>>> = changes
+        .values()
+        .map(|value| match value {
+            Some(NewValue::Chunked(version)) => version.pieces(),
+            _ => Vec::new(),
         })
         .collect();
     let values: Vec<ValueChange<'_>> = changes
         .iter()
         .zip(&pieces)
-        .map(|((key, value), (_, pieces))| {
-            let value = match (value, pieces) {
-                (Some(NewValue::Text(text)), _) => Some(Value::Text(text)),
-                (Some(NewValue::Chunked(_)), Some(pieces)) => Some(Value::Pieces(pieces)),
-                _ => None,
-            };
+        .map(|((key, value), pieces)| {
+            let value = value.as_ref().map(|value| match value {
+                NewValue::Text(text) => Value::Text(text),
+                NewValue::Chunked(_) => Value::Pieces(pieces),
+            });
             (key.as_slice(), value)
         })
         .collect();
