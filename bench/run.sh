@@ -232,6 +232,8 @@ records_field() {
 }
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
+# Anonymous pages only: the RSS without the mapped pages of the binary and its libraries.
+anon_kb() { awk '/^RssAnon/{print $2}' "/proc/$1/status"; }
 
 # wait_idle PID: wait (at most 20 s) until the process stops using CPU, so that a
 # server still working through a backlog (dnsmasq's PTR scans) does not take CPU
@@ -327,7 +329,7 @@ for size in $SIZES; do
     # The same CoreDNS with etcdhosts on an empty key: what the process costs without records.
     PB=$($BT freeport); start_coredns "baseline-$size" "$(etcdhosts_corefile "$PB" /bench/empty)"; PID_B=$LAST_PID
     sleep 3
-    emit "section=memory phase=baseline size=$size server=etcdhosts-empty rss_kb=$(rss_kb "$PID_B") anon_kb=$(awk '/^RssAnon/{print $2}' "/proc/$PID_B/status")"
+    emit "section=memory phase=baseline size=$size server=etcdhosts-empty rss_kb=$(rss_kb "$PID_B") anon_kb=$(anon_kb "$PID_B")"
     stop_pid "$PID_B"
     sleep 2
     for s in "${SERVERS[@]}"; do
@@ -416,7 +418,7 @@ for size in $SIZES; do
   if want memory && [ "$size" = "$MEM_SIZE" ]; then
     for s in "${SERVERS[@]}"; do
       IFS=: read -r sname sport spid <<<"$s"
-      emit "section=memory phase=after-load size=$size server=$sname rss_kb=$(rss_kb "$spid") hwm_kb=$(hwm_kb "$spid")$(records_field "$sname" "$size" "$key")"
+      emit "section=memory phase=after-load size=$size server=$sname rss_kb=$(rss_kb "$spid") anon_kb=$(anon_kb "$spid") hwm_kb=$(hwm_kb "$spid")$(records_field "$sname" "$size" "$key")"
     done
     # Peak during one reload of the whole record set, from the steady state.
     for s in "${SERVERS[@]}"; do

@@ -73,15 +73,24 @@ fn first_of_each<'a, T: PartialEq + std::hash::Hash + Eq + 'a>(
 
 // ---------------------------------------------------------------------------- names
 
-/// A name's block: `[name_len: u8][flags: u8][children: u32][v4 count: u32][v6 count: u32]
-/// [name][v4 addresses, 4 bytes each][v6 addresses, 16 bytes each][source of each v4]
-/// [source of each v6]`, integers little-endian. The addresses are the ones served: the
-/// first of each, in source order.
-const NAME_HEADER: usize = 14;
+/// A name's block: `[flags: u8][name_len: u8][v4 count: u8][v6 count: u8][name]`, then
+/// `[children: u32]` if [`BELOW`], `[v4 count: u32][v6 count: u32]` if [`WIDE`], then the
+/// v4 addresses (4 bytes each), the v6 addresses (16 bytes each), and the sources: one
+/// `u32` if [`ONE_SOURCE`], else one per address (v4 then v6). Integers are little-endian.
+/// The addresses are the ones served: the first of each, in source order. The usual block
+/// (one source, under 255 addresses, no children) spends 4 bytes on its header, and its
+/// name sits on the block's first cache line, where a lookup compares it.
+const NAME_HEADER: usize = 4;
 /// The name is a zone apex: it exists with or without records.
 const PINNED: u8 = 1;
 /// Two sources gave the name the same address: its full list is in [`NameShard::multi`].
 const MULTI: u8 = 2;
+/// The name has children: their count follows the name.
+const BELOW: u8 = 4;
+/// The name has 255 addresses of a family or more: both counts follow as `u32`.
+const WIDE: u8 = 8;
+/// Every address came from one source, stored once.
+const ONE_SOURCE: u8 = 16;
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
@@ -95,28 +104,42 @@ pub(crate) struct Block<'a> {
     pub(crate) v6: &'a [u8],
     flags: u8,
     below: u32,
-    v4_src: &'a [u8],
-    v6_src: &'a [u8],
+    /// One source for every address ([`ONE_SOURCE`]), or one per address.
+    sources: &'a [u8],
 }
 
 impl<'a> Block<'a> {
     fn at(blocks: &'a [u8], offset: usize) -> (Block<'a>, usize) {
         let b = &blocks[offset..];
-        let name_len = b[0] as usize;
-        let v4_len = u32_at(b, 6) as usize;
-        let v6_len = u32_at(b, 10) as usize;
-        let name_end = NAME_HEADER + name_len;
-        let v4_end = name_end + v4_len * 4;
+        let flags = b[0];
+        let name_end = NAME_HEADER + b[1] as usize;
+        let mut at = name_end;
+        let mut below = 0;
+        if flags & BELOW != 0 {
+            below = u32_at(b, at);
+            at += 4;
+        }
+        let (v4_len, v6_len) = if flags & WIDE != 0 {
+            at += 8;
+            (u32_at(b, at - 8) as usize, u32_at(b, at - 4) as usize)
+        } else {
+            (b[2] as usize, b[3] as usize)
+        };
+        let v4_end = at + v4_len * 4;
         let v6_end = v4_end + v6_len * 16;
-        let end = v6_end + (v4_len + v6_len) * 4;
+        let sources = match (flags & ONE_SOURCE != 0, v4_len + v6_len) {
+            (_, 0) => 0,
+            (true, _) => 1,
+            (false, n) => n,
+        };
+        let end = v6_end + sources * 4;
         let block = Block {
             name: &b[NAME_HEADER..name_end],
-            v4: &b[name_end..v4_end],
+            v4: &b[at..v4_end],
             v6: &b[v4_end..v6_end],
-            flags: b[1],
-            below: u32_at(b, 2),
-            v4_src: &b[v6_end..v6_end + v4_len * 4],
-            v6_src: &b[v6_end + v4_len * 4..end],
+            flags,
+            below,
+            sources: &b[v6_end..end],
         };
         (block, offset + end)
     }
@@ -124,6 +147,15 @@ impl<'a> Block<'a> {
     /// A name without addresses: a zone apex or an empty non-terminal.
     pub(crate) fn is_empty(&self) -> bool {
         self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    /// The source of the `i`th address, counting v4 then v6.
+    fn source(&self, i: usize) -> Src {
+        if self.flags & ONE_SOURCE != 0 {
+            u32_at(self.sources, 0)
+        } else {
+            u32_at(self.sources, i * 4)
+        }
     }
 }
 
@@ -170,7 +202,7 @@ impl NameShard {
         // Compare the name only: the cheapest check, on the block's first cache line.
         let name_at = |off: u32| {
             let b = &blocks[off as usize..];
-            &b[NAME_HEADER..NAME_HEADER + b[0] as usize]
+            &b[NAME_HEADER..NAME_HEADER + b[1] as usize]
         };
         self.index
             .find(hash, |&off| name_at(off) == name)
@@ -208,15 +240,13 @@ impl NameShard {
                 entry.below = block.below;
                 entry
             } else {
-                let src = |s: &[u8]| s.chunks_exact(4).map(|c| u32_at(c, 0)).collect::<Vec<_>>();
+                let v4_len = block.v4.len() / 4;
                 NameEntry {
-                    v4: src(block.v4_src)
-                        .into_iter()
-                        .zip(block.v4.chunks_exact(4).map(|a| a.try_into().unwrap()))
+                    v4: (block.v4.chunks_exact(4).enumerate())
+                        .map(|(i, a)| (block.source(i), a.try_into().unwrap()))
                         .collect(),
-                    v6: src(block.v6_src)
-                        .into_iter()
-                        .zip(block.v6.chunks_exact(16).map(|a| a.try_into().unwrap()))
+                    v6: (block.v6.chunks_exact(16).enumerate())
+                        .map(|(i, a)| (block.source(v4_len + i), a.try_into().unwrap()))
                         .collect(),
                     below: block.below,
                     pinned: block.flags & PINNED != 0,
@@ -282,20 +312,37 @@ impl<'h> NameWriter<'h> {
             };
             shard.multi.insert(name.into(), full);
         }
+        let sources = || v4.iter().map(|(s, _)| s).chain(v6.iter().map(|(s, _)| s));
+        let one_source = sources().all(|s| Some(s) == sources().next());
+        if one_source {
+            flags |= ONE_SOURCE;
+        }
+        if entry.below > 0 {
+            flags |= BELOW;
+        }
+        let narrow = |n: usize| u8::try_from(n).ok().filter(|&n| n < u8::MAX);
+        let counts = narrow(v4.len()).zip(narrow(v6.len()));
+        if counts.is_none() {
+            flags |= WIDE;
+        }
         let b = &mut shard.blocks;
         let offset = u32::try_from(b.len()).expect("a shard beyond 4 GiB");
-        b.push(name.len() as u8);
-        b.push(flags);
-        b.extend_from_slice(&entry.below.to_le_bytes());
-        b.extend_from_slice(&(v4.len() as u32).to_le_bytes());
-        b.extend_from_slice(&(v6.len() as u32).to_le_bytes());
+        let (v4_count, v6_count) = counts.unwrap_or((u8::MAX, u8::MAX));
+        b.extend_from_slice(&[flags, name.len() as u8, v4_count, v6_count]);
         b.extend_from_slice(name);
+        if entry.below > 0 {
+            b.extend_from_slice(&entry.below.to_le_bytes());
+        }
+        if counts.is_none() {
+            b.extend_from_slice(&(v4.len() as u32).to_le_bytes());
+            b.extend_from_slice(&(v6.len() as u32).to_le_bytes());
+        }
         v4.iter().for_each(|(_, a)| b.extend_from_slice(&a[..]));
         v6.iter().for_each(|(_, a)| b.extend_from_slice(&a[..]));
-        v4.iter()
-            .for_each(|(s, _)| b.extend_from_slice(&s.to_le_bytes()));
-        v6.iter()
-            .for_each(|(s, _)| b.extend_from_slice(&s.to_le_bytes()));
+        let written = if one_source { 1 } else { v4.len() + v6.len() };
+        sources()
+            .take(written)
+            .for_each(|s| b.extend_from_slice(&s.to_le_bytes()));
         self.offsets.push((self.hasher.hash_one(name), offset));
         if entry.has_records() {
             shard.names += 1;
@@ -317,10 +364,11 @@ impl<'h> NameWriter<'h> {
 
 // ---------------------------------------------------------------------------- reverse
 
-/// An address's run: `[family: u8 (4 or 6)][flags: u8][count: u32][address]` then, for each
-/// name served, `[source: u32][hash of the name: u64]`. The name itself is in its block in
-/// the name index: holding it twice would cost a third of the table.
-const REV_HEADER: usize = 6;
+/// An address's run: `[family: u8 (4 or 6)][flags: u8][count: u8][address]`, then
+/// `[count: u32]` if [`WIDE`] (255 names or more), then, for each name served,
+/// `[source: u32][hash of the name: u64]`. The name itself is in its block in the name
+/// index: holding it twice would cost a third of the table.
+const REV_HEADER: usize = 3;
 const REV_ITEM: usize = 12;
 
 /// The names of one address, as a PTR lookup reads them.
@@ -334,16 +382,20 @@ pub(crate) struct Run<'a> {
 impl<'a> Run<'a> {
     fn at(runs: &'a [u8], offset: usize) -> (Run<'a>, usize) {
         let b = &runs[offset..];
-        let count = u32_at(b, 2) as usize;
-        let (addr, addr_len) = match b[0] {
-            4 => (IpAddr::from(<[u8; 4]>::try_from(&b[6..10]).unwrap()), 4),
-            _ => (IpAddr::from(<[u8; 16]>::try_from(&b[6..22]).unwrap()), 16),
+        let (addr, mut start) = match b[0] {
+            4 => (IpAddr::from(<[u8; 4]>::try_from(&b[3..7]).unwrap()), 7),
+            _ => (IpAddr::from(<[u8; 16]>::try_from(&b[3..19]).unwrap()), 19),
         };
-        let start = REV_HEADER + addr_len;
+        let flags = b[1];
+        let mut count = b[2] as usize;
+        if flags & WIDE != 0 {
+            count = u32_at(b, start) as usize;
+            start += 4;
+        }
         let end = start + count * REV_ITEM;
         let run = Run {
             addr,
-            flags: b[1],
+            flags,
             count,
             names: &b[start..end],
         };
@@ -386,8 +438,8 @@ impl RevShard {
         let addr_at = |off: u32| -> bool {
             let b = &runs[off as usize..];
             match (b[0], addr) {
-                (4, IpAddr::V4(a)) => b[6..10] == a.octets(),
-                (6, IpAddr::V6(a)) => b[6..22] == a.octets(),
+                (4, IpAddr::V4(a)) => b[REV_HEADER..REV_HEADER + 4] == a.octets(),
+                (6, IpAddr::V6(a)) => b[REV_HEADER..REV_HEADER + 16] == a.octets(),
                 _ => false,
             }
         };
@@ -461,17 +513,20 @@ impl<'h> RevWriter<'h> {
             flags |= MULTI;
             shard.multi.insert(addr, names.to_vec());
         }
+        let count = u8::try_from(served.len()).ok().filter(|&n| n < u8::MAX);
+        if count.is_none() {
+            flags |= WIDE;
+        }
         let b = &mut shard.runs;
         let offset = u32::try_from(b.len()).expect("a shard beyond 4 GiB");
-        match addr {
-            IpAddr::V4(_) => b.push(4),
-            IpAddr::V6(_) => b.push(6),
-        }
-        b.push(flags);
-        b.extend_from_slice(&(served.len() as u32).to_le_bytes());
+        let family = if addr.is_ipv4() { 4 } else { 6 };
+        b.extend_from_slice(&[family, flags, count.unwrap_or(u8::MAX)]);
         match addr {
             IpAddr::V4(a) => b.extend_from_slice(&a.octets()),
             IpAddr::V6(a) => b.extend_from_slice(&a.octets()),
+        }
+        if count.is_none() {
+            b.extend_from_slice(&(served.len() as u32).to_le_bytes());
         }
         for (src, hash) in served {
             b.extend_from_slice(&src.to_le_bytes());
@@ -525,6 +580,47 @@ mod tests {
             .find(hasher.hash_one(&b"a.example."[..]), b"a.example.")
             .unwrap();
         assert_eq!(hit.v4, [10, 0, 0, 1, 10, 0, 0, 2], "the first of each");
+    }
+
+    #[test]
+    fn names_round_trip_past_the_short_header() {
+        let hasher = foldhash::fast::RandomState::default();
+        let mut names = Names::with_hasher(hasher.clone());
+        // 300 v4 addresses (past a u8 count) from two sources, and children.
+        let wide = NameEntry {
+            v4: (0..300u32)
+                .map(|i| (i % 2, (0x0a00_0000 + i).to_be_bytes()))
+                .collect(),
+            v6: vec![(7, [1; 16])],
+            below: 70_000,
+            pinned: false,
+        };
+        names.insert(b"wide.example.".as_slice().into(), wide);
+        // One source for both families: its source is stored once.
+        let one = NameEntry {
+            v4: vec![(9, [10, 0, 0, 9])],
+            v6: vec![(9, [2; 16])],
+            ..NameEntry::default()
+        };
+        names.insert(b"one.example.".as_slice().into(), one);
+        let shard = NameShard::encode(&names, &hasher);
+        assert_eq!(shard.decode(&hasher), names);
+        let hit = shard
+            .find(hasher.hash_one(&b"wide.example."[..]), b"wide.example.")
+            .unwrap();
+        assert_eq!((hit.v4.len(), hit.v6.len(), hit.below), (1200, 16, 70_000));
+    }
+
+    #[test]
+    fn reverse_round_trips_past_the_short_header() {
+        let hasher = foldhash::fast::RandomState::default();
+        let mut reverse = Reverse::with_hasher(hasher.clone());
+        let addr: IpAddr = "2001:db8::1".parse().unwrap();
+        reverse.insert(addr, (0..300u64).map(|i| (i as Src, i)).collect());
+        let shard = RevShard::encode(&reverse, &hasher);
+        assert_eq!(shard.decode(&hasher), reverse);
+        let run = shard.find(addr_hash(&hasher, &addr), &addr).unwrap();
+        assert_eq!(run.names().count(), 300);
     }
 
     #[test]
