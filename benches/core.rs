@@ -621,11 +621,13 @@ fn memory_child() {
     drop(text);
     let after = vm_rss_bytes();
     let peak = proc_status_bytes("VmHWM");
+    let trim_started = Instant::now();
     // SAFETY: malloc_trim has no preconditions.
     unsafe { libc::malloc_trim(0) };
+    let trim_ms = trim_started.elapsed().as_secs_f64() * 1000.0;
     let trimmed = vm_rss_bytes();
     println!(
-        "records={} names={} heap={} rss_growth={} rss_growth_trimmed={} text={} peak_growth={}",
+        "records={} names={} heap={} rss_growth={} rss_growth_trimmed={} trim_ms={trim_ms:.2} text={} peak_growth={}",
         table.records(),
         table.names(),
         table.heap_bytes(),
@@ -669,7 +671,10 @@ fn bench_memory() {
         "VmRSS growth/records (text freed):  {rss:6.1} B/record  target < {MEMORY_TARGET_BYTES}: {}",
         verdict(rss, MEMORY_TARGET_BYTES)
     );
-    println!("  same, after malloc_trim(0):       {trimmed:6.1} B/record");
+    println!(
+        "  same, after malloc_trim(0):       {trimmed:6.1} B/record  (the trim took {:.1} ms)",
+        field("trim_ms")
+    );
     println!(
         "peak VmRSS growth while building:   {:6.1} B/record  ({:.1} MB, the {:.1} MB text included)",
         field("peak_growth") / records,

@@ -192,7 +192,8 @@ fn log_diagnostics(table: &Table) {
 /// The old table and the build's scratch space went back to malloc, which keeps freed
 /// pages for reuse; give them back to the kernel, so that RSS follows the table's size
 /// (27 B/record of garbage at 1M records otherwise, see BENCHMARKS.md). Only after a big
-/// change: a one-line change frees a few shards, and trimming walks the whole heap.
+/// change or a big read: a one-line change of a small text frees a few shards, and
+/// trimming walks the whole heap.
 pub(crate) fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only walks glibc's own arenas; it has no preconditions.

@@ -357,7 +357,7 @@ impl<'h> NameWriter<'h> {
             // Room was reserved: the rehash closure is never called.
             shard.index.insert_unique(hash, offset, |_| unreachable!());
         }
-        shard.blocks.shrink_to_fit();
+        shard.blocks = shard.blocks.as_slice().to_vec();
         self.shard
     }
 }
@@ -541,7 +541,7 @@ impl<'h> RevWriter<'h> {
         for (hash, offset) in self.offsets {
             shard.index.insert_unique(hash, offset, |_| unreachable!());
         }
-        shard.runs.shrink_to_fit();
+        shard.runs = shard.runs.as_slice().to_vec();
         self.shard
     }
 }
