@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use etcd_client::{Client, GetOptions, KvClient, WatchOptions};
+use etcd_client::{Client, GetOptions, KvClient, WatchOptions, WatchStream};
 use tokio::time::timeout;
 
 use crate::chunk_reader::{ChunkReader, ReadError, Version};
@@ -123,20 +123,7 @@ impl Session<'_> {
             let _ = tx.send(());
         }
 
-        let mut watch_options = WatchOptions::new().with_start_revision(read_revision + 1);
-        if config.is_prefix() {
-            watch_options = watch_options.with_prefix();
-        }
-        let mut stream = timeout(
-            limit,
-            client
-                .watch_client()
-                .max_decoding_message_size(MAX_RESPONSE_BYTES)
-                .watch(config.key.as_str(), Some(watch_options)),
-        )
-        .await
-        .map_err(|_| format!("watch of {} not created within {limit:?}", config.key))?
-        .map_err(|e| explain(config, e))?;
+        let mut stream = self.watch(&client, read_revision + 1).await?;
         self.state.set_watch_connected(true);
 
         let force_reload =
@@ -171,9 +158,13 @@ impl Session<'_> {
             let events = std::mem::take(&mut response.0.events);
             drop(response);
             let mut values = Vec::new();
+            let mut read = 0;
+            let mut last_event = 0;
             for event in events {
                 let Some(kv) = event.kv else { continue };
                 revision = revision.max(kv.mod_revision);
+                last_event = last_event.max(kv.mod_revision);
+                read += kv.value.len();
                 // mvccpb.Event.EventType: 0 is PUT, 1 is DELETE.
                 let value = (event.r#type == 0).then_some(kv.value);
                 values.push((kv.key, value, kv.mod_revision));
@@ -184,11 +175,38 @@ impl Session<'_> {
                     None => fragments.remove(key),
                 };
             }
+            if read >= BIG_READ_BYTES {
+                // The stream keeps a receive buffer as large as its largest message (60 MB
+                // for a 1M-line value) for as long as it lives: a new stream from the next
+                // revision lets it go.
+                stream = self.watch(&client, last_event + 1).await?;
+            }
             // A version that cannot be read whole is not served: the session ends, the
             // last good table stays, and the next session retries after a backoff.
             let changes = self.resolve(&kv, values).await?;
             fragments = self.publish(fragments, changes, false, revision).await;
         }
+    }
+
+    /// A watch of the key from `start_revision`.
+    async fn watch(&self, client: &Client, start_revision: i64) -> Result<WatchStream, String> {
+        let config = &self.state.config;
+        let limit = config.timeout();
+        let mut watch_options = WatchOptions::new().with_start_revision(start_revision);
+        if config.is_prefix() {
+            watch_options = watch_options.with_prefix();
+        }
+        let stream = timeout(
+            limit,
+            client
+                .watch_client()
+                .max_decoding_message_size(MAX_RESPONSE_BYTES)
+                .watch(config.key.as_str(), Some(watch_options)),
+        )
+        .await
+        .map_err(|_| format!("watch of {} not created within {limit:?}", config.key))?
+        .map_err(|e| explain(config, e))?;
+        Ok(stream)
     }
 
     /// Turns new values into changes: a manifest of the chunked layout is read into the

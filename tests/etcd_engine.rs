@@ -409,3 +409,54 @@ fn force_reload_rereads_the_key() {
         "a planned re-read is no error"
     );
 }
+
+#[test]
+fn the_watch_goes_on_after_values_too_big_to_keep_its_buffer() {
+    // Over 8 MiB a value makes the instance open a new watch from the next revision (the
+    // old stream's receive buffer is as big as the value): no change may be lost.
+    let etcd = Etcd::start_with(EtcdOptions {
+        max_request_bytes: Some(32 << 20),
+        ..EtcdOptions::default()
+    });
+    let big: String = (0..220_000)
+        .map(|i| {
+            format!(
+                "10.{}.{}.{} host{i:07}.big.example.org\n",
+                i >> 16,
+                (i >> 8) & 255,
+                i & 255
+            )
+        })
+        .collect();
+    assert!(big.len() > 8 << 20, "{} bytes", big.len());
+    etcd.put("/etcdhosts", "10.0.0.1 small.example.org\n");
+    let engine = Engine::start(config(&[&etcd.url], "/etcdhosts")).unwrap();
+    wait_for("watch connected", DEADLINE, || {
+        engine.stats().watch_connected
+    });
+    for round in 1..=2 {
+        let rev = etcd.put(
+            "/etcdhosts",
+            format!("{big}10.0.1.{round} probe.example.org\n"),
+        );
+        wait_for(&format!("big value {round}"), DEADLINE, || {
+            engine.stats().revision == rev
+        });
+        assert_eq!(
+            a(&engine, "probe.example.org."),
+            ip(&format!("10.0.1.{round}"))
+        );
+    }
+    // A small value put right after a big one, before the instance took it: the new
+    // watch starts at the big one's revision + 1, so it still sees the small one.
+    etcd.put("/etcdhosts", format!("{big}10.0.1.3 probe.example.org\n"));
+    etcd.put("/etcdhosts", "10.0.0.2 small.example.org\n");
+    wait_a(&engine, "small.example.org.", &ip("10.0.0.2"));
+    assert!(a(&engine, "host0000007.big.example.org.").is_empty());
+    let rev = etcd.put("/etcdhosts", big.as_str());
+    wait_for("big value again", DEADLINE, || {
+        engine.stats().revision == rev
+    });
+    assert_eq!(a(&engine, "host0000007.big.example.org."), ip("10.0.0.7"));
+    assert_eq!(engine.stats().records, 220_000);
+}
