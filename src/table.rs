@@ -348,14 +348,13 @@ impl Table {
 
     /// Names with the address `addr` (PTR targets), in the data's order.
     pub fn lookup_addr(&self, addr: IpAddr) -> Vec<String> {
-        let mut buf = [0; 256];
         self.reverse(addr)
-            .map(|block| String::from_utf8_lossy(block.name_in(&mut buf)).into_owned())
+            .map(|name| String::from_utf8_lossy(name).into_owned())
             .collect()
     }
 
     /// The names with the address `addr`.
-    fn reverse(&self, addr: IpAddr) -> impl Iterator<Item = Block<'_>> + '_ {
+    fn reverse(&self, addr: IpAddr) -> impl Iterator<Item = &[u8]> + '_ {
         let hash = addr_hash(&self.hasher, &addr);
         self.reverse[shard_of(hash)]
             .find(hash, &addr)
@@ -467,12 +466,11 @@ impl Table {
     fn write_ptr(&self, addr: IpAddr, zone: Option<usize>, out: &mut [u8]) -> Answer {
         let mut need = 0;
         for name in self.reverse(addr) {
-            let len = name.name_len();
-            if need + 1 + len <= out.len() {
-                out[need] = len as u8;
-                name.write_name(&mut out[need + 1..need + 1 + len]);
+            if need + 1 + name.len() <= out.len() {
+                out[need] = name.len() as u8;
+                out[need + 1..need + 1 + name.len()].copy_from_slice(name);
             }
-            need += 1 + len;
+            need += 1 + name.len();
         }
         if need == 0 {
             return Answer::not_mine();

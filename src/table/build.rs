@@ -88,12 +88,8 @@ pub(crate) fn build(
     let mut entry = NameEntry::default();
     let name_shards = (0..SHARDS)
         .map(|shard| {
+            let mut writer = NameWriter::new(hasher);
             let records = &names[shard];
-            let all = records
-                .iter()
-                .map(|r| r.0)
-                .chain(bare[shard].iter().copied());
-            let mut writer = NameWriter::new(hasher, all);
             let mut at = 0;
             while at < records.len() {
                 let name = records[at].0;

@@ -73,19 +73,13 @@ fn first_of_each<'a, T: PartialEq + std::hash::Hash + Eq + 'a>(
 
 // ---------------------------------------------------------------------------- names
 
-/// A name's block: `[flags: u8][head_len: u8][v4 count: u8][v6 count: u8][head]`, then
-/// `[suffix: u16]` if [`SUFFIX`], `[children: u32]` if [`BELOW`], `[v4 count: u32]
-/// [v6 count: u32]` if [`WIDE`], then the
+/// A name's block: `[flags: u8][name_len: u8][v4 count: u8][v6 count: u8][name]`, then
+/// `[children: u32]` if [`BELOW`], `[v4 count: u32][v6 count: u32]` if [`WIDE`], then the
 /// v4 addresses (4 bytes each), the v6 addresses (16 bytes each), and the sources: one
 /// `u32` if [`ONE_SOURCE`], else one per address (v4 then v6). Integers are little-endian.
 /// The addresses are the ones served: the first of each, in source order. The usual block
 /// (one source, under 255 addresses, no children) spends 4 bytes on its header, and its
 /// name sits on the block's first cache line, where a lookup compares it.
-///
-/// The head is the whole name, or with [`SUFFIX`] its first label (with its dot): the rest
-/// is the shard's suffix of that number. A suffix is shared when two names of the shard or
-/// more end in it (`host1.rack7.dc1.example.com.`, `host2.rack7.dc1.example.com.`), which
-/// takes a third of a name block's size off in the usual hosts file.
 const NAME_HEADER: usize = 4;
 /// The name is a zone apex: it exists with or without records.
 const PINNED: u8 = 1;
@@ -97,14 +91,6 @@ const BELOW: u8 = 4;
 const WIDE: u8 = 8;
 /// Every address came from one source, stored once.
 const ONE_SOURCE: u8 = 16;
-/// The name ends in a shared suffix of the shard; its number follows the head.
-const SUFFIX: u8 = 32;
-
-/// A name cut after its first label, if a suffix is left.
-fn split(name: &[u8]) -> Option<(&[u8], &[u8])> {
-    let dot = name.iter().position(|&b| b == b'.')?;
-    (dot + 1 < name.len()).then(|| name.split_at(dot + 1))
-}
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
@@ -113,9 +99,7 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 /// A name's records, as a lookup reads them.
 #[derive(Clone, Copy)]
 pub(crate) struct Block<'a> {
-    /// The name is `head` then `tail` (the shared suffix; empty if none).
-    head: &'a [u8],
-    tail: &'a [u8],
+    pub(crate) name: &'a [u8],
     pub(crate) v4: &'a [u8],
     pub(crate) v6: &'a [u8],
     flags: u8,
@@ -125,16 +109,11 @@ pub(crate) struct Block<'a> {
 }
 
 impl<'a> Block<'a> {
-    fn at(shard: &'a NameShard, offset: usize) -> (Block<'a>, usize) {
-        let b = &shard.blocks[offset..];
+    fn at(blocks: &'a [u8], offset: usize) -> (Block<'a>, usize) {
+        let b = &blocks[offset..];
         let flags = b[0];
-        let head_end = NAME_HEADER + b[1] as usize;
-        let mut at = head_end;
-        let mut tail: &[u8] = &[];
-        if flags & SUFFIX != 0 {
-            tail = shard.suffix(u16::from_le_bytes([b[at], b[at + 1]]));
-            at += 2;
-        }
+        let name_end = NAME_HEADER + b[1] as usize;
+        let mut at = name_end;
         let mut below = 0;
         if flags & BELOW != 0 {
             below = u32_at(b, at);
@@ -155,8 +134,7 @@ impl<'a> Block<'a> {
         };
         let end = v6_end + sources * 4;
         let block = Block {
-            head: &b[NAME_HEADER..head_end],
-            tail,
+            name: &b[NAME_HEADER..name_end],
             v4: &b[at..v4_end],
             v6: &b[v4_end..v6_end],
             flags,
@@ -169,24 +147,6 @@ impl<'a> Block<'a> {
     /// A name without addresses: a zone apex or an empty non-terminal.
     pub(crate) fn is_empty(&self) -> bool {
         self.v4.is_empty() && self.v6.is_empty()
-    }
-
-    pub(crate) fn name_len(&self) -> usize {
-        self.head.len() + self.tail.len()
-    }
-
-    /// Writes the name into `out`, which is [`name_len`](Self::name_len) bytes long.
-    pub(crate) fn write_name(&self, out: &mut [u8]) {
-        let (head, tail) = out.split_at_mut(self.head.len());
-        head.copy_from_slice(self.head);
-        tail.copy_from_slice(self.tail);
-    }
-
-    /// The name, put together in `buf`.
-    pub(crate) fn name_in<'b>(&self, buf: &'b mut [u8; 256]) -> &'b [u8] {
-        let name = &mut buf[..self.name_len()];
-        self.write_name(name);
-        name
     }
 
     /// The source of the `i`th address, counting v4 then v6.
@@ -231,39 +191,22 @@ pub(crate) struct NameShard {
     blocks: Vec<u8>,
     /// The full lists of the names with an address from more than one source (rare).
     multi: HashMap<Box<[u8]>, NameEntry, foldhash::fast::RandomState>,
-    /// The shared suffixes, each `[len: u8][suffix]`, and where each starts.
-    suffixes: Vec<u8>,
-    suffix_at: Vec<u32>,
     /// Names with records, and their distinct (name, address) records.
     pub(crate) names: usize,
     pub(crate) records: usize,
 }
 
 impl NameShard {
-    fn suffix(&self, n: u16) -> &[u8] {
-        let at = self.suffix_at[n as usize] as usize;
-        &self.suffixes[at + 1..at + 1 + self.suffixes[at] as usize]
-    }
-
     pub(crate) fn find(&self, hash: u64, name: &[u8]) -> Option<Block<'_>> {
         let blocks = &self.blocks[..];
-        // Compare the name only: the cheapest check, on the block's first cache line (and
-        // the shard's suffix, shared by many names, so often in cache).
-        let is_name = |off: u32| {
+        // Compare the name only: the cheapest check, on the block's first cache line.
+        let name_at = |off: u32| {
             let b = &blocks[off as usize..];
-            let head_len = b[1] as usize;
-            let head = &b[NAME_HEADER..NAME_HEADER + head_len];
-            if b[0] & SUFFIX == 0 {
-                return head == name;
-            }
-            let n = u16::from_le_bytes([b[NAME_HEADER + head_len], b[NAME_HEADER + head_len + 1]]);
-            name.len() > head_len
-                && name[..head_len] == *head
-                && name[head_len..] == *self.suffix(n)
+            &b[NAME_HEADER..NAME_HEADER + b[1] as usize]
         };
         self.index
-            .find(hash, |&off| is_name(off))
-            .map(|&off| Block::at(self, off as usize).0)
+            .find(hash, |&off| name_at(off) == name)
+            .map(|&off| Block::at(blocks, off as usize).0)
     }
 
     /// The name with hash `hash` that has the address `addr`: a reverse index entry's name.
@@ -273,17 +216,15 @@ impl NameShard {
         hasher: &foldhash::fast::RandomState,
         hash: u64,
         addr: &IpAddr,
-    ) -> Option<Block<'_>> {
-        let mut buf = [0; 256];
+    ) -> Option<&[u8]> {
         self.index.iter_hash(hash).find_map(|&off| {
-            let block = Block::at(self, off as usize).0;
+            let block = Block::at(&self.blocks, off as usize).0;
             let has = match addr {
                 IpAddr::V4(a) => block.v4.chunks_exact(4).any(|x| x == a.octets()),
                 IpAddr::V6(a) => block.v6.chunks_exact(16).any(|x| x == a.octets()),
             };
-            (has && block.head.first() != Some(&b'*')
-                && hasher.hash_one(block.name_in(&mut buf)) == hash)
-                .then_some(block)
+            (has && block.name.first() != Some(&b'*') && hasher.hash_one(block.name) == hash)
+                .then_some(block.name)
         })
     }
 
@@ -291,13 +232,11 @@ impl NameShard {
     pub(crate) fn decode(&self, hasher: &foldhash::fast::RandomState) -> Names {
         let mut names = Names::with_capacity_and_hasher(self.index.len(), hasher.clone());
         let mut offset = 0;
-        let mut buf = [0; 256];
         while offset < self.blocks.len() {
-            let (block, next) = Block::at(self, offset);
+            let (block, next) = Block::at(&self.blocks, offset);
             offset = next;
-            let name = block.name_in(&mut buf);
             let entry = if block.flags & MULTI != 0 {
-                let mut entry = self.multi[name].clone();
+                let mut entry = self.multi[block.name].clone();
                 entry.below = block.below;
                 entry
             } else {
@@ -313,14 +252,14 @@ impl NameShard {
                     pinned: block.flags & PINNED != 0,
                 }
             };
-            names.insert(name.into(), entry);
+            names.insert(block.name.into(), entry);
         }
         names
     }
 
     /// Encodes the names that exist (records, a zone apex, or children).
     pub(crate) fn encode(names: &Names, hasher: &foldhash::fast::RandomState) -> NameShard {
-        let mut writer = NameWriter::new(hasher, names.keys().map(|name| &name[..]));
+        let mut writer = NameWriter::new(hasher);
         for (name, entry) in names {
             writer.push(name, entry);
         }
@@ -333,57 +272,26 @@ impl NameShard {
             .iter()
             .map(|(k, e)| k.len() + e.v4.capacity() * 8 + e.v6.capacity() * 20 + 64)
             .sum();
-        self.blocks.capacity()
-            + self.index.allocation_size()
-            + multi
-            + self.suffixes.capacity()
-            + self.suffix_at.capacity() * 4
+        self.blocks.capacity() + self.index.allocation_size() + multi
     }
 }
 
 /// Writes a name shard one name at a time.
-pub(crate) struct NameWriter<'h, 'n> {
+pub(crate) struct NameWriter<'h> {
     hasher: &'h foldhash::fast::RandomState,
     shard: NameShard,
     offsets: Vec<(u64, u32)>,
-    /// The number of each shared suffix.
-    suffixes: HashMap<&'n [u8], u16, foldhash::fast::RandomState>,
 }
 
-impl<'h, 'n> NameWriter<'h, 'n> {
-    /// A writer for the shard of `names` (the names to push, in any order and number; a
-    /// name said twice counts once when the two are next to each other).
-    pub(crate) fn new(
-        hasher: &'h foldhash::fast::RandomState,
-        names: impl Iterator<Item = &'n [u8]>,
-    ) -> NameWriter<'h, 'n> {
-        let mut seen: HashMap<&[u8], u32, _> = HashMap::with_hasher(hasher.clone());
-        let mut last: &[u8] = &[];
-        for name in names {
-            if name != last {
-                if let Some((_, suffix)) = split(name) {
-                    *seen.entry(suffix).or_default() += 1;
-                }
-                last = name;
-            }
-        }
-        let mut shard = NameShard {
-            multi: HashMap::with_hasher(hasher.clone()),
-            ..NameShard::default()
-        };
-        let mut suffixes = HashMap::with_hasher(hasher.clone());
-        let shared = seen.into_iter().filter(|&(_, count)| count > 1);
-        for ((suffix, _), n) in shared.zip(0..=u16::MAX) {
-            shard.suffix_at.push(shard.suffixes.len() as u32);
-            shard.suffixes.push(suffix.len() as u8);
-            shard.suffixes.extend_from_slice(suffix);
-            suffixes.insert(suffix, n);
-        }
+impl<'h> NameWriter<'h> {
+    pub(crate) fn new(hasher: &'h foldhash::fast::RandomState) -> NameWriter<'h> {
         NameWriter {
             hasher,
-            shard,
+            shard: NameShard {
+                multi: HashMap::with_hasher(hasher.clone()),
+                ..NameShard::default()
+            },
             offsets: Vec::new(),
-            suffixes,
         }
     }
 
@@ -417,23 +325,11 @@ impl<'h, 'n> NameWriter<'h, 'n> {
         if counts.is_none() {
             flags |= WIDE;
         }
-        let shared =
-            split(name).and_then(|(head, suffix)| Some((head, self.suffixes.get(suffix)?)));
-        let head = match shared {
-            Some((head, _)) => {
-                flags |= SUFFIX;
-                head
-            }
-            None => name,
-        };
         let b = &mut shard.blocks;
         let offset = u32::try_from(b.len()).expect("a shard beyond 4 GiB");
         let (v4_count, v6_count) = counts.unwrap_or((u8::MAX, u8::MAX));
-        b.extend_from_slice(&[flags, head.len() as u8, v4_count, v6_count]);
-        b.extend_from_slice(head);
-        if let Some((_, n)) = shared {
-            b.extend_from_slice(&n.to_le_bytes());
-        }
+        b.extend_from_slice(&[flags, name.len() as u8, v4_count, v6_count]);
+        b.extend_from_slice(name);
         if entry.below > 0 {
             b.extend_from_slice(&entry.below.to_le_bytes());
         }
@@ -462,8 +358,6 @@ impl<'h, 'n> NameWriter<'h, 'n> {
             shard.index.insert_unique(hash, offset, |_| unreachable!());
         }
         shard.blocks = shard.blocks.as_slice().to_vec();
-        shard.suffixes.shrink_to_fit();
-        shard.suffix_at.shrink_to_fit();
         self.shard
     }
 }
@@ -727,50 +621,6 @@ mod tests {
         assert_eq!(shard.decode(&hasher), reverse);
         let run = shard.find(addr_hash(&hasher, &addr), &addr).unwrap();
         assert_eq!(run.names().count(), 300);
-    }
-
-    #[test]
-    fn suffixes_are_shared_by_two_names_or_more() {
-        let hasher = foldhash::fast::RandomState::default();
-        let mut names = Names::with_hasher(hasher.clone());
-        let v4 = |last| NameEntry {
-            v4: vec![(1, [10, 0, 0, last])],
-            ..NameEntry::default()
-        };
-        for (i, name) in [
-            "a.rack1.example.",
-            "b.rack1.example.",
-            "*.rack1.example.",
-            "c.rack2.example.",
-            "single.",
-        ]
-        .iter()
-        .enumerate()
-        {
-            names.insert(name.as_bytes().into(), v4(i as u8));
-        }
-        let shard = NameShard::encode(&names, &hasher);
-        assert_eq!(shard.suffix_at.len(), 1, "rack1 only: rack2 has one name");
-        assert_eq!(shard.decode(&hasher), names);
-        for (name, entry) in &names {
-            let hit = shard.find(hasher.hash_one(&name[..]), name).unwrap();
-            assert_eq!(hit.name_in(&mut [0; 256]), &name[..]);
-            assert_eq!(hit.v4, entry.v4[0].1);
-        }
-        // Under the hash of a name held, a name that shares its head or its suffix is not it.
-        let hash = hasher.hash_one(&b"a.rack1.example."[..]);
-        for other in [
-            "a.rack2.example.",
-            "d.rack1.example.",
-            "a.rack1.example.org.",
-            "a.",
-        ] {
-            assert!(shard.find(hash, other.as_bytes()).is_none(), "{other}");
-        }
-        let addr: IpAddr = "10.0.0.1".parse().unwrap();
-        let hash = hasher.hash_one(&b"b.rack1.example."[..]);
-        let named = shard.named(&hasher, hash, &addr).unwrap();
-        assert_eq!(named.name_in(&mut [0; 256]), b"b.rack1.example.");
     }
 
     #[test]
