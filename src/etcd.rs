@@ -123,18 +123,24 @@ impl Session<'_> {
             let _ = tx.send(());
         }
 
-        let mut stream = self.watch(&client, read_revision + 1).await?;
+        let mut stream = Some(self.watch(&client, read_revision + 1).await?);
         self.state.set_watch_connected(true);
+        // Where a watch opened again (see below) starts.
+        let mut next_revision = 0;
 
         let force_reload =
             (config.force_reload_ms > 0).then(|| Duration::from_millis(config.force_reload_ms));
         loop {
+            if stream.is_none() {
+                stream = Some(self.watch(&client, next_revision).await?);
+            }
+            let watch = stream.as_mut().expect("opened above");
             let message = match force_reload {
-                Some(period) => match timeout(period, stream.message()).await {
+                Some(period) => match timeout(period, watch.message()).await {
                     Ok(m) => m,
                     Err(_) => return Ok(()),
                 },
-                None => stream.message().await,
+                None => watch.message().await,
             };
             let mut response = match message {
                 Ok(Some(r)) => r,
@@ -177,9 +183,10 @@ impl Session<'_> {
             }
             if read >= BIG_READ_BYTES {
                 // The stream keeps a receive buffer as large as its largest message (60 MB
-                // for a 1M-line value) for as long as it lives: a new stream from the next
-                // revision lets it go.
-                stream = self.watch(&client, last_event + 1).await?;
+                // for a 1M-line value) for as long as it lives: it goes now, before the
+                // publish, and a new one opens after it, from the next revision.
+                stream = None;
+                next_revision = last_event + 1;
             }
             // A version that cannot be read whole is not served: the session ends, the
             // last good table stays, and the next session retries after a backoff.
