@@ -13,12 +13,43 @@ use std::time::{Duration, Instant};
 
 use etcd_client::{Client, ConnectOptions, GetOptions, Identity, Permission, TlsOptions};
 
+/// A port free on 127.0.0.1 that no other call in this process returned. Ports are handed
+/// out below the kernel's ephemeral range, walking up from a random start: a port from
+/// 127.0.0.1:0 is in that range, so an outgoing connection (an etcd member or a client
+/// dialing) could take it as its own end before the server it is for binds it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    const FIRST: u16 = 10_000;
+    static NEXT: Mutex<u16> = Mutex::new(0);
+    let end = ephemeral_start();
+    let mut next = NEXT.lock().unwrap_or_else(|e| e.into_inner());
+    if *next == 0 {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos())
+            ^ std::process::id().wrapping_mul(2_654_435_761);
+        *next = FIRST + (seed % u32::from(end - FIRST)) as u16;
+    }
+    for _ in FIRST..end {
+        let port = *next;
+        *next = if port + 1 >= end { FIRST } else { port + 1 };
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok()
+        {
+            return port;
+        }
+    }
+    panic!("no free port below {end}");
+}
+
+/// The first port of the kernel's ephemeral range (Linux's default when it cannot be read,
+/// or leaves no room below).
+fn ephemeral_start() -> u16 {
+    const LINUX_DEFAULT: u16 = 32_768;
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .filter(|&start: &u16| start >= 11_000)
+        .unwrap_or(LINUX_DEFAULT)
 }
 
 /// Polls `cond` every 10 ms until it holds or `deadline` passes; panics with `what`.

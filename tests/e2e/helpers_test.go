@@ -6,10 +6,12 @@ package e2e
 import (
 	"bytes"
 	"fmt"
+	"math/rand"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,15 +61,38 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// freePort returns a port that is free on 127.0.0.1 for both TCP and UDP.
+// Ports are handed out below the kernel's ephemeral range, walking up from a
+// random start: a port from 127.0.0.1:0 is in that range, so an outgoing
+// connection (an etcd member dialing its peers, a client) could take it as its
+// own end between freePort and the bind of the server it is for.
+var ports struct {
+	sync.Mutex
+	next int
+}
+
+// Where the ports handed out start, and where the ephemeral range starts.
+const firstPort = 10000
+
+// freePort returns a port that is free on 127.0.0.1 for both TCP and UDP, and
+// that no other call in this process returned.
 func freePort(t testing.TB) int {
 	t.Helper()
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	end := ephemeralStart()
+	ports.Lock()
+	defer ports.Unlock()
+	if ports.next == 0 {
+		ports.next = firstPort + rand.Intn(end-firstPort)
+	}
+	for i := 0; i < end-firstPort; i++ {
+		port := ports.next
+		ports.next++
+		if ports.next >= end {
+			ports.next = firstPort
 		}
-		port := l.Addr().(*net.TCPAddr).Port
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
 		l.Close()
 		if err != nil {
@@ -78,6 +103,25 @@ func freePort(t testing.TB) int {
 	}
 	t.Fatal("no free port")
 	return 0
+}
+
+// ephemeralStart is the first port of the kernel's ephemeral range (Linux's
+// default when it cannot be read, or when it leaves no room below).
+func ephemeralStart() int {
+	const linuxDefault = 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return linuxDefault
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return linuxDefault
+	}
+	start, err := strconv.Atoi(fields[0])
+	if err != nil || start < firstPort+1000 {
+		return linuxDefault
+	}
+	return start
 }
 
 // waitFor polls cond until it returns true or the deadline passes; then the test
