@@ -313,7 +313,8 @@ impl<'h> NameWriter<'h> {
             shard.multi.insert(name.into(), full);
         }
         let sources = || v4.iter().map(|(s, _)| s).chain(v6.iter().map(|(s, _)| s));
-        let one_source = sources().all(|s| Some(s) == sources().next());
+        let first = sources().next();
+        let one_source = sources().all(|s| Some(s) == first);
         if one_source {
             flags |= ONE_SOURCE;
         }
@@ -357,6 +358,8 @@ impl<'h> NameWriter<'h> {
             // Room was reserved: the rehash closure is never called.
             shard.index.insert_unique(hash, offset, |_| unreachable!());
         }
+        // A copy of exactly its size, not `shrink_to_fit`: the grown vector goes back to
+        // malloc whole, for the next shard to grow in (3 B/record less RSS at 1M lines).
         shard.blocks = shard.blocks.as_slice().to_vec();
         self.shard
     }
@@ -382,10 +385,17 @@ pub(crate) struct Run<'a> {
 impl<'a> Run<'a> {
     fn at(runs: &'a [u8], offset: usize) -> (Run<'a>, usize) {
         let b = &runs[offset..];
-        let (addr, mut start) = match b[0] {
-            4 => (IpAddr::from(<[u8; 4]>::try_from(&b[3..7]).unwrap()), 7),
-            _ => (IpAddr::from(<[u8; 16]>::try_from(&b[3..19]).unwrap()), 19),
+        let (addr, addr_len) = match b[0] {
+            4 => (
+                IpAddr::from(<[u8; 4]>::try_from(&b[REV_HEADER..REV_HEADER + 4]).unwrap()),
+                4,
+            ),
+            _ => (
+                IpAddr::from(<[u8; 16]>::try_from(&b[REV_HEADER..REV_HEADER + 16]).unwrap()),
+                16,
+            ),
         };
+        let mut start = REV_HEADER + addr_len;
         let flags = b[1];
         let mut count = b[2] as usize;
         if flags & WIDE != 0 {
@@ -541,6 +551,7 @@ impl<'h> RevWriter<'h> {
         for (hash, offset) in self.offsets {
             shard.index.insert_unique(hash, offset, |_| unreachable!());
         }
+        // Exactly its size, as the name shards' blocks.
         shard.runs = shard.runs.as_slice().to_vec();
         self.shard
     }
